@@ -1,0 +1,163 @@
+"""Training helpers shared by every chapter: device, seeds, budgets, a small fit loop.
+
+* ``get_device()`` picks CUDA when present, else the CPU; set ``MINILIB_DEVICE=cpu``
+  (or ``cuda:1`` …) to override.
+* ``seed_everything(seed)`` seeds Python, numpy and PyTorch.
+* ``is_quick()`` / ``budget(full=..., quick=...)``: the book runs in full mode by
+  default and in quick mode when ``MINILIB_QUICK=1`` (tests and CI set it). Chapters
+  take every size — trials, epochs, seeds — from ``budget``, never from their own ``if``.
+* ``fit`` / ``evaluate``: a plain PyTorch loop for classification (cross-entropy) or
+  regression (mean squared error) with a per-epoch history.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+T = TypeVar("T")
+
+
+def is_quick() -> bool:
+    """True when the book runs in quick mode (``MINILIB_QUICK=1``)."""
+    return os.environ.get("MINILIB_QUICK", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def budget(full: T, quick: T) -> T:
+    """Return ``quick`` in quick mode and ``full`` otherwise: ``n_trials = budget(60, 8)``."""
+    return quick if is_quick() else full
+
+
+def get_device() -> torch.device:
+    """CUDA if available, else CPU; ``MINILIB_DEVICE`` overrides (e.g. ``cpu``, ``cuda:0``)."""
+    requested = os.environ.get("MINILIB_DEVICE", "").strip()
+    if requested:
+        device = torch.device(requested)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"MINILIB_DEVICE={requested!r} but PyTorch sees no CUDA device")
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, numpy's global generator and PyTorch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of one ``fit`` call (lists indexed by epoch - 1)."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {"train_loss": self.train_loss, "val_loss": self.val_loss,
+                "val_accuracy": self.val_accuracy, "seconds": self.seconds}
+
+
+def _as_tensor(x: Any, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    return t.to(device=device, dtype=dtype) if dtype is not None else t.to(device)
+
+
+def _loss_fn(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if task == "classification":
+        return nn.functional.cross_entropy
+    if task == "regression":
+        return lambda out, y: nn.functional.mse_loss(out.reshape(y.shape), y)
+    raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+
+
+def _targets(y: Any, device: torch.device, task: str) -> torch.Tensor:
+    return _as_tensor(y, device, torch.long if task == "classification" else torch.float32)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, X: Any, y: Any, task: str = "classification", batch_size: int = 1024,
+             device: torch.device | None = None) -> dict[str, float]:
+    """Mean loss (and accuracy, for classification) of ``model`` on ``(X, y)``."""
+    device = device or next(model.parameters()).device
+    X, y = _as_tensor(X, device, torch.float32), _targets(y, device, task)
+    loss_fn = _loss_fn(task)
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(X), batch_size):
+        out = model(X[start:start + batch_size])
+        target = y[start:start + batch_size]
+        total_loss += loss_fn(out, target).item() * len(target)
+        if task == "classification":
+            correct += (out.argmax(dim=1) == target).sum().item()
+    model.train(was_training)
+    result = {"loss": total_loss / len(X)}
+    if task == "classification":
+        result["accuracy"] = correct / len(X)
+    return result
+
+
+def fit(model: nn.Module, X_train: Any, y_train: Any, X_val: Any = None, y_val: Any = None, *,
+        epochs: int = 10, lr: float = 1e-3, batch_size: int = 128, weight_decay: float = 0.0,
+        optimizer: str = "adam", task: str = "classification", seed: int = 0,
+        device: torch.device | None = None,
+        on_epoch: Callable[[int, History], None] | None = None) -> History:
+    """Train ``model`` with mini-batch ``optimizer`` (``"adam"`` or ``"sgd"`` with momentum 0.9).
+
+    The whole data set is moved to ``device`` once (the book's data sets are small), the
+    mini-batch order comes from ``seed``, and after each epoch the validation loss and
+    accuracy are recorded (when ``X_val`` is given). ``on_epoch(epoch, history)`` is
+    called after each epoch; it may raise to stop training early.
+    """
+    if epochs < 0 or batch_size < 1 or lr <= 0:
+        raise ValueError(f"need epochs >= 0, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}")
+    device = device or get_device()
+    model.to(device)
+    X, y = _as_tensor(X_train, device, torch.float32), _targets(y_train, device, task)
+    has_val = X_val is not None
+    if has_val:
+        Xv, yv = _as_tensor(X_val, device, torch.float32), _targets(y_val, device, task)
+    if optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    loss_fn = _loss_fn(task)
+    generator = torch.Generator().manual_seed(seed)
+    history = History()
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(X), generator=generator).to(device)
+        running = 0.0
+        for i in range(0, len(X), batch_size):
+            idx = order[i:i + batch_size]
+            loss = loss_fn(model(X[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            running += loss.item() * len(idx)
+        history.train_loss.append(running / len(X))
+        if has_val:
+            metrics = evaluate(model, Xv, yv, task=task, device=device)
+            history.val_loss.append(metrics["loss"])
+            history.val_accuracy.append(metrics.get("accuracy", float("nan")))
+        history.seconds.append(time.perf_counter() - start)
+        if on_epoch is not None:
+            on_epoch(epoch, history)
+    return history
