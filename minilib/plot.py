@@ -1,0 +1,101 @@
+"""The book's plotting helpers: one style, any-time curves over seeds, trial tables.
+
+* ``use_book_style()`` sets readable defaults (grid, sizes, no top/right spines).
+* ``anytime(ax, curves, ...)`` draws the median and the inter-quartile band of
+  best-so-far curves over seeds, one colour per method: the figure every HPO
+  comparison in the book uses.
+* ``trial_table(study)`` renders a study's trials as a text table.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from minilib.study import Study
+
+BOOK_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def use_book_style() -> None:
+    """Apply the book's matplotlib style (call once at the top of a chapter)."""
+    plt.rcParams.update({
+        "figure.figsize": (7.0, 4.0), "figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3,
+        "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": 12,
+        "axes.labelsize": 11, "legend.fontsize": 9, "legend.frameon": False,
+        "axes.prop_cycle": plt.cycler(color=BOOK_COLORS),
+    })
+
+
+def best_so_far(values: Sequence[float] | np.ndarray, maximize: bool = False) -> np.ndarray:
+    """Running minimum (or maximum) of ``values``; NaNs (failed trials) are skipped."""
+    values = np.asarray(values, dtype=float)
+    filled = np.where(np.isnan(values), -np.inf if maximize else np.inf, values)
+    running = np.maximum.accumulate(filled) if maximize else np.minimum.accumulate(filled)
+    return np.where(np.isinf(running), np.nan, running)
+
+
+def anytime(ax: plt.Axes, curves: Mapping[str, Any], x: Mapping[str, Any] | Sequence[float] | None = None,
+            xlabel: str = "number of evaluations", ylabel: str = "best value so far",
+            title: str | None = None, logy: bool = False, logx: bool = False) -> plt.Axes:
+    """Median (line) and 25-75 % band (shaded) of any-time curves, one entry per method.
+
+    Args:
+        curves: ``{method: array of shape (n_seeds, n_steps)}``; each row is one seed's
+            best-so-far curve.
+        x: the x positions, shared (a sequence) or per method (a mapping); default 1..n.
+    """
+    for i, (name, runs) in enumerate(curves.items()):
+        runs = np.atleast_2d(np.asarray(runs, dtype=float))
+        xs = x.get(name) if isinstance(x, Mapping) else x
+        xs = np.arange(1, runs.shape[1] + 1) if xs is None else np.asarray(xs)
+        color = BOOK_COLORS[i % len(BOOK_COLORS)]
+        median = np.nanmedian(runs, axis=0)
+        ax.plot(xs, median, color=color, label=f"{name} (median of {runs.shape[0]})")
+        if runs.shape[0] > 1:
+            lo, hi = np.nanpercentile(runs, [25, 75], axis=0)
+            ax.fill_between(xs, lo, hi, color=color, alpha=0.2, linewidth=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if logy:
+        ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
+    ax.legend()
+    return ax
+
+
+def trial_table(study: Study, top: int | None = None, sort: bool = False) -> str:
+    """The trials of ``study`` as a fixed-width text table (best first when ``sort``)."""
+    trials = list(study.trials)
+    if sort:
+        sign = 1 if study.direction == "minimize" else -1
+        trials.sort(key=lambda t: (not t.ok, sign * t.value if t.ok else 0.0))
+    if top is not None:
+        trials = trials[:top]
+    names: list[str] = []
+    for trial in trials:
+        names += [k for k in trial.config if k not in names]
+    has_budget = any(t.budget is not None for t in trials)
+    header = ["#", *names] + (["budget"] if has_budget else []) + ["value", "status"]
+    rows = []
+    for t in trials:
+        cells = [str(t.number), *(_cell(t.config.get(k, "")) for k in names)]
+        cells += [_cell(t.budget)] if has_budget else []
+        cells += [_cell(t.value) if t.ok else "-", t.status]
+        rows.append(cells)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
