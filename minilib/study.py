@@ -25,9 +25,10 @@ import math
 import os
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -191,7 +192,7 @@ class Study:
         Path(path).write_text(json.dumps(payload, indent=1))
 
     @classmethod
-    def from_json(cls, path: str | os.PathLike) -> "Study":
+    def from_json(cls, path: str | os.PathLike) -> Study:
         payload = json.loads(Path(path).read_text())
         return cls([Trial(**t) for t in payload["trials"]], direction=payload["direction"])
 
@@ -256,7 +257,13 @@ class _Journal:
             self.header = header
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text(json.dumps(header) + "\n")
-        # rewrite without a torn last line, so that appends start on a fresh line
+        self._rewrite()  # drops a torn last line, so that appends start on a fresh line
+
+    def set_seed(self, seed: int) -> None:
+        self.header["seed"] = seed
+        self._rewrite()
+
+    def _rewrite(self) -> None:
         self.path.write_text("".join(json.dumps(r) + "\n" for r in [self.header, *self.records]))
 
     def append(self, trial: Trial) -> None:
@@ -268,12 +275,26 @@ class _Journal:
             os.fsync(f.fileno())
 
 
+def _journal_seed(log: _Journal, seed: int | None, by_name: bool) -> int | None:
+    """The seed a journaled search runs with: a resumed search must replay the recorded one."""
+    recorded = log.header["seed"]
+    if seed is None and by_name:
+        if recorded is None:  # a new journal: draw a seed and record it, so that a resume can replay it
+            recorded = int(np.random.default_rng().integers(2**31))
+            log.set_seed(recorded)
+        return recorded
+    if recorded != seed:
+        raise ValueError(f"journal {log.path} was written with seed={recorded!r}, this search has seed={seed!r}; "
+                         "pass the same seed (or none) or use another journal file")
+    return seed
+
+
 # --- the loop ---------------------------------------------------------------------
 
 def make_searcher(searcher: str | Searcher, space: Space, seed: int | None) -> Searcher:
     """Turn a searcher name (``"random"``, ``"grid"``, …) into a searcher object."""
     if isinstance(searcher, Searcher):
-        if searcher.space is not space:
+        if searcher.space.dimensions != space.dimensions:
             raise ValueError("the searcher was built for another Space than the one passed")
         return searcher
     from minilib.hpo import SEARCHERS  # imported here: minilib.hpo imports this module
@@ -317,11 +338,9 @@ def _optimize(objective: Callable[..., Any], space: Space, searcher: str | Searc
 
     log = None
     if journal is not None:
-        if seed is None and isinstance(searcher, str):
-            seed = int(np.random.default_rng().integers(2**31))  # recorded so a resume replays it
         log = _Journal(journal, {"journal": "minilib", "version": JOURNAL_VERSION, "searcher": name,
                                  "direction": direction, "seed": seed})
-        seed = log.header["seed"] if isinstance(searcher, str) else seed
+        seed = _journal_seed(log, seed, by_name=isinstance(searcher, str))
     search = make_searcher(searcher, space, seed)
     study = Study(direction=direction)
     replay = list(log.records) if log else []

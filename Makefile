@@ -1,0 +1,39 @@
+# The book's two commands: `make book` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+QUICK  ?= 0
+
+.PHONY: book test venv lint timings clean
+
+# A virtual environment with the exact versions the book is tested with (constraints.txt).
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Execute every chapter and render _build/html/ (QUICK=1 for quick mode).
+book: $(STAMP)
+	$(BIN)/python tools/run_chapters.py $(if $(filter 1,$(QUICK)),--quick,)
+
+# Lint, the library's tests, every chapter in quick mode, and the exercise self-check.
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+	$(BIN)/python -m exercises.selfcheck
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Measure every chapter in full and quick mode and update the README's table.
+timings: $(STAMP)
+	$(BIN)/python tools/run_chapters.py --quick
+	$(BIN)/python tools/run_chapters.py
+	$(BIN)/python tools/timing_table.py
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache

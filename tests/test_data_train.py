@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+import torch
+
+from minilib import data, train
+from minilib.models import count_parameters, make_cnn1d, make_mlp
+
+
+def test_mnist1d_splits_shapes_and_hash():
+    ds = data.load_mnist1d()
+    assert ds.X_train.shape == (4000, 40) and ds.X_val.shape == (1000, 40) and ds.X_test.shape == (1000, 40)
+    assert ds.X_train.dtype == np.float32 and ds.y_train.dtype == np.int64 and ds.n_classes == 10
+    assert np.bincount(ds.y_val).tolist() == [100] * 10
+    train_rows = {r.tobytes() for r in ds.X_train}
+    assert not any(r.tobytes() in train_rows for r in ds.X_val)  # no leakage between splits
+    assert not any(r.tobytes() in train_rows for r in ds.X_test)
+
+
+def test_mnist1d_regenerates_the_same_data(tmp_path):
+    path = tmp_path / "mnist1d.npz"
+    fresh = data.load_mnist1d(path)  # missing: generated with the package's generator, then cached
+    assert path.exists()
+    np.testing.assert_array_equal(fresh.X_test, data.load_mnist1d().X_test)
+
+
+def test_mnist1d_refuses_a_damaged_file(tmp_path):
+    good = data.load_mnist1d()
+    path = tmp_path / "mnist1d.npz"
+    np.savez(path, x_train=good.X_train + 1, y_train=good.y_train, x_val=good.X_val, y_val=good.y_val,
+             x_test=good.X_test, y_test=good.y_test)
+    with pytest.raises(ValueError, match="sha256"):
+        data.load_mnist1d(path)
+
+
+def test_digits_and_synthetic_sets_are_fixed_and_disjoint():
+    for ds in (data.load_digits(), data.make_moons(), data.make_regression_1d()):
+        n = len(ds.X_train) + len(ds.X_val) + len(ds.X_test)
+        assert len(ds.X_train) == pytest.approx(0.6 * n, abs=10)
+        rows = [{r.tobytes() for r in X} for X in (ds.X_train, ds.X_val, ds.X_test)]
+        assert not (rows[0] & rows[1]) and not (rows[0] & rows[2]) and not (rows[1] & rows[2])
+    a, b = data.load_digits(), data.load_digits()
+    np.testing.assert_array_equal(a.X_val, b.X_val)
+    assert a.X_train.shape[1] == 64 and a.X_train.max() <= 1.0
+
+
+def test_split_indices_stratified_and_validated():
+    y = np.repeat([0, 1], [80, 20])
+    tr, va, te = data.split_indices(100, (0.6, 0.2, 0.2), seed=0, stratify=y)
+    assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(100))
+    assert (y[va] == 1).sum() == 4 and (y[te] == 1).sum() == 4
+    with pytest.raises(ValueError, match="sum"):
+        data.split_indices(10, (0.5, 0.5, 0.5), seed=0)
+
+
+def test_budget_and_quick_mode(monkeypatch):
+    monkeypatch.setenv("MINILIB_QUICK", "1")
+    assert train.is_quick() and train.budget(full=100, quick=5) == 5
+    monkeypatch.setenv("MINILIB_QUICK", "0")
+    assert not train.is_quick() and train.budget(full=100, quick=5) == 100
+    monkeypatch.delenv("MINILIB_QUICK")
+    assert train.budget(full=100, quick=5) == 100
+
+
+def test_device_selection(monkeypatch):
+    monkeypatch.delenv("MINILIB_DEVICE", raising=False)
+    assert train.get_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv("MINILIB_DEVICE", "cpu")
+    assert train.get_device() == torch.device("cpu")
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("MINILIB_DEVICE", "cuda")
+        with pytest.raises(RuntimeError, match="no CUDA"):
+            train.get_device()
+
+
+def test_fit_learns_moons_and_is_deterministic():
+    ds = data.make_moons(n=400, noise=0.1, seed=0)
+
+    def run():
+        model = make_mlp(2, 2, width=32, depth=2, seed=0)
+        history = train.fit(model, ds.X_train, ds.y_train, ds.X_val, ds.y_val, epochs=40, lr=1e-2,
+                            batch_size=32, seed=0, device=torch.device("cpu"))
+        return model, history
+
+    (model, h1), (_, h2) = run(), run()
+    assert h1.epochs == 40 and len(h1.val_accuracy) == 40 and all(s > 0 for s in h1.seconds)
+    assert h1.train_loss == h2.train_loss
+    assert h1.train_loss[-1] < h1.train_loss[0] / 3
+    assert train.evaluate(model, ds.X_test, ds.y_test)["accuracy"] > 0.9
+
+
+def test_fit_regression_and_bad_arguments():
+    ds = data.make_regression_1d(n=300, seed=0)
+    model = make_mlp(1, 1, width=64, depth=2, activation="tanh", seed=0)
+    history = train.fit(model, ds.X_train, ds.y_train, ds.X_val, ds.y_val, epochs=60, lr=1e-2, task="regression",
+                        seed=0, device=torch.device("cpu"))
+    assert history.val_loss[-1] < 0.5 * history.val_loss[0]
+    with pytest.raises(ValueError, match="optimizer"):
+        train.fit(model, ds.X_train, ds.y_train, epochs=1, optimizer="rmsprop", task="regression")
+    with pytest.raises(ValueError, match="task"):
+        train.fit(model, ds.X_train, ds.y_train, epochs=1, task="ranking")
+    with pytest.raises(ValueError, match="lr"):
+        train.fit(model, ds.X_train, ds.y_train, epochs=1, lr=0.0, task="regression")
+
+
+def test_models_shapes_and_parameter_counts():
+    mlp = make_mlp(40, 10, width=16, depth=2)
+    assert count_parameters(mlp) == (40 * 16 + 16) + (16 * 16 + 16) + (16 * 10 + 10)
+    assert mlp(torch.zeros(3, 40)).shape == (3, 10)
+    assert make_cnn1d(channels=8, depth=2)(torch.zeros(5, 40)).shape == (5, 10)
+    with pytest.raises(ValueError, match="activation"):
+        make_mlp(4, 2, activation="swish")
+    with pytest.raises(ValueError, match="dropout"):
+        make_mlp(4, 2, dropout=1.0)
+
+
+def test_seed_everything_repeats_torch_and_numpy():
+    train.seed_everything(7)
+    a = (np.random.rand(), torch.rand(1).item())
+    train.seed_everything(7)
+    assert a == (np.random.rand(), torch.rand(1).item())
