@@ -39,6 +39,9 @@ def execute(path: Path, timeout: int, quick: bool):
     nb = nbformat.read(path, as_version=4)
     os.environ["MINILIB_QUICK"] = "1" if quick else "0"
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # prefer this environment's kernel (installed by the Makefile) over a user-wide "python3" kernel
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        p for p in (str(Path(sys.prefix) / "share" / "jupyter"), os.environ.get("JUPYTER_PATH")) if p)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(CHAPTERS)}})
     start = time.perf_counter()
