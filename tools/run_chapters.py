@@ -43,7 +43,8 @@ def execute(path: Path, timeout: int, quick: bool):
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         p for p in (str(Path(sys.prefix) / "share" / "jupyter"), os.environ.get("JUPYTER_PATH")) if p)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(CHAPTERS)}})
+                            resources={"metadata": {"path": str(CHAPTERS)}},
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no transport chatter
     start = time.perf_counter()
     error = None
     try:
