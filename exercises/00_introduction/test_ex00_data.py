@@ -1,0 +1,101 @@
+"""Graded tests for ex00_data.py (a stratified validation split; standardising with training statistics)."""
+
+import ex00_data as ex
+import numpy as np
+import pytest
+
+FORBIDDEN_IMPORTS = ["minilib.data"]
+
+
+def _labels(seed=0, n=300, k=4):
+    return np.random.default_rng(seed).integers(0, k, n)
+
+
+def _check_split(out, y, val_fraction):
+    assert type(out) is tuple and len(out) == 2, "return a tuple (train_idx, val_idx)"
+    train, val = out
+    assert isinstance(train, np.ndarray) and isinstance(val, np.ndarray)
+    assert train.ndim == 1 and val.ndim == 1
+    assert np.issubdtype(train.dtype, np.integer) and np.issubdtype(val.dtype, np.integer)
+    train, val = np.asarray(train, dtype=np.int64), np.asarray(val, dtype=np.int64)
+    both = np.concatenate([train, val])
+    assert np.array_equal(np.sort(both), np.arange(len(y))), "every index exactly once"
+    assert np.array_equal(train, np.sort(train)) and np.array_equal(val, np.sort(val)), "sorted indices"
+    for c in np.unique(y):
+        n_c = int(np.sum(y == c))
+        assert int(np.sum(y[val] == c)) == int(round(val_fraction * n_c)), f"class {c} is not stratified"
+    return train, val
+
+
+@pytest.mark.points(2)
+def test_split_is_disjoint_complete_and_stratified():
+    y = _labels()
+    _check_split(ex.train_val_split(y, 0.2, seed=0), y, 0.2)
+
+
+@pytest.mark.points(1)
+def test_split_is_reproducible_and_depends_on_the_seed():
+    y = _labels(1)
+    a = _check_split(ex.train_val_split(y, 0.25, seed=3), y, 0.25)
+    b = _check_split(ex.train_val_split(y, 0.25, seed=3), y, 0.25)
+    c = _check_split(ex.train_val_split(y, 0.25, seed=4), y, 0.25)
+    assert np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], c[1])
+
+
+@pytest.mark.points(1)
+@pytest.mark.hidden
+def test_split_imbalanced_labels_and_bad_fractions():
+    y = np.array(["cat"] * 5 + ["dog"] * 50 + ["eel"] * 2)
+    _check_split(ex.train_val_split(y, 0.5, seed=7), y, 0.5)
+    for bad in (0.0, 1.0, -0.1, 1.5):
+        with pytest.raises(ValueError):
+            ex.train_val_split(y, bad, seed=0)
+
+
+def _check_stats(out, d):
+    assert type(out) is tuple and len(out) == 2, "return a tuple (mean, std)"
+    mean, std = out
+    assert isinstance(mean, np.ndarray) and isinstance(std, np.ndarray)
+    assert mean.shape == (d,) and std.shape == (d,)
+    return np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+
+
+@pytest.mark.points(1)
+def test_standardizer_uses_training_statistics():
+    rng = np.random.default_rng(0)
+    X_train = rng.normal([1.0, -2.0, 10.0], [2.0, 0.5, 3.0], size=(200, 3))
+    mean, std = _check_stats(ex.fit_standardizer(X_train), 3)
+    np.testing.assert_allclose(mean, X_train.mean(axis=0))
+    np.testing.assert_allclose(std, X_train.std(axis=0))
+    Z = ex.standardize(X_train, mean, std)
+    assert isinstance(Z, np.ndarray) and Z.shape == X_train.shape
+    Z = np.asarray(Z, dtype=float)
+    np.testing.assert_allclose(Z.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(Z.std(axis=0), 1.0, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_validation_data_is_not_refitted():
+    rng = np.random.default_rng(1)
+    X_train = rng.normal(0.0, 1.0, size=(100, 2))
+    X_val = rng.normal(5.0, 2.0, size=(30, 2))           # shifted: its own statistics would differ
+    mean, std = _check_stats(ex.fit_standardizer(X_train), 2)
+    before = X_val.copy()
+    Z_val = ex.standardize(X_val, mean, std)
+    assert isinstance(Z_val, np.ndarray) and Z_val.shape == X_val.shape
+    assert np.array_equal(X_val, before), "standardize must not change its input"
+    np.testing.assert_allclose(np.asarray(Z_val, dtype=float), (X_val - X_train.mean(0)) / X_train.std(0))
+    assert np.all(np.asarray(Z_val, dtype=float).mean(axis=0) > 2.0)
+
+
+@pytest.mark.points(1)
+@pytest.mark.hidden
+def test_constant_feature_and_integer_input():
+    X = np.array([[1, 7], [2, 7], [3, 7], [4, 7]])
+    mean, std = _check_stats(ex.fit_standardizer(X), 2)
+    np.testing.assert_allclose(std, [np.std([1, 2, 3, 4]), 1.0])
+    Z = np.asarray(ex.standardize(X, mean, std), dtype=float)
+    assert np.all(np.isfinite(Z))
+    np.testing.assert_allclose(Z[:, 1], 0.0)
+    np.testing.assert_allclose(Z[:, 0], (np.arange(1, 5) - 2.5) / np.std([1, 2, 3, 4]))
