@@ -16,6 +16,7 @@ PACKAGES = [
     ("torch", "torch", True),
     ("matplotlib", "matplotlib", True),
     ("sklearn", "scikit-learn", True),
+    ("threadpoolctl", "threadpoolctl", True),
     ("skopt", "scikit-optimize", True),
     ("mnist1d", "mnist1d", True),
     ("tqdm", "tqdm", True),

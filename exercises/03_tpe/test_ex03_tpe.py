@@ -1,0 +1,125 @@
+"""Graded tests for ex03_tpe.py (split, bandwidths, Parzen density, l/g choice)."""
+
+import math
+
+import ex03_tpe as ex
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+from minilib.hpo.tpe import ParzenEstimator
+from minilib.space import Float, Space
+
+FORBIDDEN_IMPORTS = ["minilib.hpo.tpe"]
+
+
+@pytest.mark.points(1)
+def test_split_small():
+    good, bad = ex.split_good_bad([5.0, 1.0, 3.0])
+    assert isinstance(good, list) and isinstance(bad, list)
+    assert good == [1] and bad == [0, 2]
+
+
+@pytest.mark.points(2)
+def test_split_sizes_follow_optunas_gamma():
+    rng = np.random.default_rng(0)
+    for n, n_good in [(1, 1), (10, 1), (11, 2), (57, 6), (300, 25)]:
+        values = list(rng.random(n))
+        good, bad = ex.split_good_bad(values)
+        assert len(good) == n_good and len(bad) == n - n_good
+        assert max(values[i] for i in good) <= min([values[i] for i in bad], default=np.inf)
+        assert good == sorted(good) and bad == sorted(bad)
+
+
+@pytest.mark.points(1)
+@pytest.mark.hidden
+def test_split_skips_failed_trials_and_breaks_ties_by_index():
+    values = [2.0, None, float("nan"), 1.0, 1.0] + [3.0] * 9  # 12 finished -> 2 good
+    good, bad = ex.split_good_bad(values)
+    assert good == [3, 4]
+    assert 1 not in good + bad and 2 not in good + bad and len(bad) == 10
+    assert ex.split_good_bad([1.0] * 11)[0] == [0, 1]
+
+
+# Optuna tests/samplers_tests/tpe_tests/test_parzen_estimator.py (domain [-1, 1], prior kernel excluded)
+@pytest.mark.points(2)
+def test_bandwidths_optuna_vectors():
+    np.testing.assert_allclose(ex.bandwidths([0.4], -1.0, 1.0, magic_clip=False, endpoints=True), [1.4])
+    np.testing.assert_allclose(ex.bandwidths([-0.3, 0.3], -1.0, 1.0, magic_clip=False, endpoints=True), [0.7, 0.7])
+    np.testing.assert_allclose(ex.bandwidths([-0.3, 0.3], -1.0, 1.0, magic_clip=False, endpoints=False), [0.6, 0.6])
+
+
+@pytest.mark.points(2)
+def test_bandwidths_magic_clip_and_order():
+    mus = [0.42, -0.4, 0.41, 0.4]  # unsorted on purpose
+    no_clip = ex.bandwidths(mus, -1.0, 1.0, magic_clip=False, endpoints=True)
+    assert isinstance(no_clip, np.ndarray) and no_clip.shape == (4,)
+    np.testing.assert_allclose(no_clip, [0.58, 0.8, 0.01, 0.8])
+    np.testing.assert_allclose(ex.bandwidths(mus, -1.0, 1.0, magic_clip=True, endpoints=True), [0.58, 0.8, 1 / 3, 0.8])
+
+
+@pytest.mark.points(1)
+@pytest.mark.hidden
+def test_bandwidths_defaults_on_another_domain():
+    mus = np.array([3.0, 5.0, 5.5, 9.0, 1.0])
+    got = ex.bandwidths(mus, 0.0, 10.0)
+    # sorted 1, 3, 5, 5.5, 9 -> [2, 2, 2, 3.5, 3.5]; endpoints off: first 2, last 3.5; min 10/7
+    np.testing.assert_allclose(got, [2.0, 2.0, 3.5, 3.5, 2.0])
+    assert ex.bandwidths([0.5], 0.0, 1.0)[0] == pytest.approx(0.5)
+
+
+@pytest.mark.points(2)
+def test_parzen_pdf_integrates_to_one():
+    mus = [0.1, 0.15, 0.7]
+    value = ex.parzen_pdf(np.array([0.2, 0.5]), mus, 0.0, 1.0)
+    assert isinstance(value, np.ndarray) and value.shape == (2,)
+    total, _ = quad(lambda x: float(ex.parzen_pdf(np.array([x]), mus, 0.0, 1.0)[0]), 0.0, 1.0, limit=200)
+    assert total == pytest.approx(1.0, abs=1e-6)
+    prior_only = ex.parzen_pdf(np.array([0.0, 0.5]), [], 0.0, 1.0)
+    assert prior_only[1] > prior_only[0] > 0
+
+
+@pytest.mark.points(2)
+@pytest.mark.hidden
+def test_parzen_pdf_matches_minilib():
+    rng = np.random.default_rng(3)
+    space = Space({"x": Float(0.0, 1.0)})
+    for n in (1, 4, 20):  # fewer than 25: every observation weighs 1, as in parzen_pdf
+        mus = rng.random(n)
+        xs = np.linspace(0, 1, 17)
+        reference = np.exp(ParzenEstimator(space, mus[:, None]).log_pdf(xs[:, None]))
+        np.testing.assert_allclose(ex.parzen_pdf(xs, mus, 0.0, 1.0), reference, rtol=1e-9)
+
+
+@pytest.mark.points(1)
+@pytest.mark.hidden
+def test_parzen_pdf_prior_weight_and_domain():
+    mus = [2.0, 2.5]
+    heavy = ex.parzen_pdf(np.array([9.0]), mus, 0.0, 10.0, prior_weight=10.0)
+    light = ex.parzen_pdf(np.array([9.0]), mus, 0.0, 10.0, prior_weight=0.1)
+    assert heavy[0] > light[0]
+    total, _ = quad(lambda x: float(ex.parzen_pdf(np.array([x]), mus, 0.0, 10.0)[0]), 0.0, 10.0, limit=200)
+    assert total == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.points(2)
+def test_choose_candidate_prefers_good_regions():
+    good, bad = [0.7, 0.72, 0.75], [0.1, 0.2, 0.3, 0.4, 0.5, 0.9, 0.95]
+    candidates = np.array([0.15, 0.45, 0.73, 0.92])
+    index, scores = ex.choose_candidate(candidates, good, bad, 0.0, 1.0)
+    assert isinstance(index, int) and scores.shape == (4,)
+    assert index == 2
+
+
+@pytest.mark.points(1)
+@pytest.mark.hidden
+def test_choose_candidate_scores_are_log_ratios():
+    good, bad = [0.3], [0.6, 0.8, 0.1]
+    candidates = np.linspace(0.05, 0.95, 7)
+    index, scores = ex.choose_candidate(candidates, good, bad, 0.0, 1.0)
+    space = Space({"x": Float(0.0, 1.0)})
+    log_l = ParzenEstimator(space, np.array(good)[:, None]).log_pdf(candidates[:, None])
+    log_g = ParzenEstimator(space, np.array(bad)[:, None]).log_pdf(candidates[:, None])
+    np.testing.assert_allclose(scores, log_l - log_g, rtol=1e-9)
+    assert index == int(np.argmax(log_l - log_g))
+    assert math.isfinite(scores.sum())
