@@ -1,2 +1,5 @@
 """Benchmark problems with known answers: test functions with known optima, and the
 book's tabular learning-curve benchmark. Each is an objective over a ``Space``."""
+
+from minilib.benchmarks.functions import FUNCTIONS, TestFunction, get_function  # noqa: F401
+from minilib.benchmarks.tabular import TabularBenchmark, load_tabular_mnist1d  # noqa: F401
