@@ -1,0 +1,94 @@
+"""ASHA: asynchronous successive halving, for many workers and no waiting.
+
+Synchronous successive halving decides a rung only when *all* its results are in, so
+with several workers the fast ones sit idle while the slowest trial of the rung finishes.
+ASHA (Li, Jamieson, Rostamizadeh, Gonina, Ben-tzur, Hardt, Recht & Talwalkar, MLSys 2020,
+arXiv 1810.05934, Algorithm 2) never waits. Whenever a worker is free:
+
+    for k = top rung - 1, ..., 1, 0:                  # scan the rungs from the top down
+        candidates = the top floor(|rung k| / eta) results of rung k, not promoted yet
+        if candidates: promote the best of them to rung k + 1, return
+    start a new random configuration in the bottom rung
+
+Rung ``k`` uses budget ``r_k = max_budget * eta**(k - K)`` with ``K = floor(log_eta(R))``,
+the same rungs as successive halving (derived downward from ``max_budget``). A config
+can be promoted *once* per rung; early promotions rest on few results, so some are
+"mis-promotions" that a synchronous rung would not have made. With ``rule="optuna"``
+the best result of a rung is promotable even when the rung has fewer than ``eta``
+results (Optuna's ``SuccessiveHalvingPruner`` rule: index ``max(len // eta - 1, 0)``).
+
+Chapter 04 ("Multi-fidelity HPO") runs it on simulated workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minilib.hpo.successive_halving import _nice, max_rung_index, top_k
+from minilib.space import Config, Space
+from minilib.study import Searcher, Trial
+
+
+class ASHA(Searcher):
+    """Asynchronous successive halving; ``ask()`` always has a job (it never waits).
+
+    Args:
+        max_budget, min_budget, eta: rung budgets ``max_budget * eta**(k - K)``, ``k = 0..K``.
+        rule: ``"asha"`` (promote from the top ``floor(n / eta)``) or ``"optuna"``
+            (the top ``max(floor(n / eta), 1)``: the best of a young rung is promotable).
+        max_configs: stop starting new configurations after this many (``None``: no limit).
+
+    Trials carry ``meta = {"rung": k, "config_id": j, "from_budget": r_{k-1}}``. A result
+    counts in its rung when it is told; failed trials rank last.
+    """
+
+    multi_fidelity = True
+
+    def __init__(self, space: Space, max_budget: float = 27, min_budget: float = 1, eta: int = 3,
+                 seed: int | None = None, rule: str = "asha", max_configs: int | None = None):
+        super().__init__(space, seed)
+        if rule not in ("asha", "optuna"):
+            raise ValueError(f"rule must be 'asha' or 'optuna', got {rule!r}")
+        if not (min_budget > 0 and max_budget >= min_budget):
+            raise ValueError(f"need 0 < min_budget <= max_budget, got {min_budget!r}, {max_budget!r}")
+        self.eta, self.rule, self.max_configs = eta, rule, max_configs
+        K = max_rung_index(max_budget / min_budget, eta)
+        self.budgets = [_nice(max_budget / eta ** (K - k)) for k in range(K + 1)]
+        self.configs: list[Config] = []
+        self.rungs: list[list[tuple[float | None, int, int]]] = [[] for _ in self.budgets]  # (value, trial, config)
+        self.promoted: list[set[int]] = [set() for _ in self.budgets]                       # config ids per rung
+
+    def _n_promotable(self, n_results: int) -> int:
+        k = n_results // self.eta
+        return max(k, 1) if self.rule == "optuna" and n_results > 0 else k
+
+    def promotable(self, k: int) -> list[int]:
+        """Config ids of rung ``k`` that may be promoted now, best first."""
+        rung = self.rungs[k]
+        best = top_k([(value, number) for value, number, _ in rung], self._n_promotable(len(rung)))
+        return [rung[j][2] for j in best if rung[j][0] is not None and rung[j][2] not in self.promoted[k]]
+
+    def ask(self) -> Trial | None:
+        for k in range(len(self.budgets) - 2, -1, -1):     # 1) top rung first: finish good configs
+            candidates = self.promotable(k)
+            if candidates:
+                config_id = candidates[0]
+                self.promoted[k].add(config_id)            # never promoted twice from the same rung
+                return self._new_trial(self.configs[config_id], self.budgets[k + 1], rung=k + 1,
+                                       config_id=config_id, from_budget=self.budgets[k])
+        if self.max_configs is not None and len(self.configs) >= self.max_configs:
+            self.finished = not self.pending_trials
+            return None                                    # 2) no new configs allowed
+        self.configs.append(self.space.sample(1, rng=self.rng)[0])   # 3) grow the bottom rung
+        return self._new_trial(self.configs[-1], self.budgets[0], rung=0, config_id=len(self.configs) - 1,
+                               from_budget=0)
+
+    def tell(self, trial: Trial, value: Any, error: str | None = None) -> Trial:
+        super().tell(trial, value, error)
+        self.rungs[trial.meta["rung"]].append((trial.value, trial.number, trial.meta["config_id"]))
+        return trial
+
+    def rung_sizes(self) -> list[int]:
+        """How many results each rung holds (rung occupancy)."""
+        return [len(r) for r in self.rungs]
+
