@@ -1,0 +1,78 @@
+"""Graded tests for ex04_asha.py (a successive-halving rung and ASHA's promotion rule)."""
+
+import math
+
+import ex04_asha as ex
+import numpy as np
+import pytest
+
+from minilib.hpo.successive_halving import top_k
+
+FORBIDDEN_IMPORTS = ["minilib.hpo.successive_halving", "minilib.hpo.asha"]
+
+
+@pytest.mark.points(1)
+def test_survivors_example():
+    out = ex.survivors([0.4, 0.1, 0.3, 0.2, 0.9, 0.5], eta=2)
+    assert isinstance(out, list)
+    assert out == [1, 3, 2]
+
+
+@pytest.mark.points(1)
+def test_survivors_keep_floor_n_over_eta():
+    assert ex.survivors([0.3, 0.2], eta=3) == []
+    assert len(ex.survivors(list(np.linspace(1, 0, 10)), eta=3)) == 3
+
+
+@pytest.mark.points(1)
+def test_survivors_failures_and_ties():
+    assert ex.survivors([None, 0.5, math.nan, 0.5, 0.7, 0.1], eta=2) == [5, 1, 3]
+
+
+@pytest.mark.points(2)
+@pytest.mark.hidden
+def test_survivors_match_minilib_on_random_inputs():
+    rng = np.random.default_rng(0)
+    for n in (3, 9, 27, 30):
+        values = [float(v) for v in rng.integers(0, 5, n)]           # many ties
+        expected = top_k([(v, i) for i, v in enumerate(values)], n // 3)
+        assert ex.survivors(values, eta=3) == expected
+
+
+@pytest.mark.points(1)
+def test_asha_waits_for_eta_results():
+    rungs = [[(0, 0.5), (1, 0.2)], [], []]
+    promoted = [set(), set(), set()]
+    assert ex.asha_job(rungs, promoted, eta=3) is None
+    rungs[0].append((2, 0.9))
+    assert ex.asha_job(rungs, promoted, eta=3) == (1, 1)
+    assert promoted[0] == {1}
+
+
+@pytest.mark.points(2)
+def test_asha_never_promotes_twice_and_scans_from_the_top():
+    rungs = [[(i, 0.1 * (i + 1)) for i in range(9)], [(0, 0.3), (1, 0.1), (2, 0.2)], []]
+    promoted = [{0, 1, 2}, set(), set()]
+    assert ex.asha_job(rungs, promoted, eta=3) == (2, 1)          # rung 1 first: its best goes to rung 2
+    assert ex.asha_job(rungs, promoted, eta=3) is None            # rung 1: top 1 taken; rung 0: top 3 taken
+    assert promoted == [{0, 1, 2}, {1}, set()]
+
+
+@pytest.mark.points(2)
+@pytest.mark.hidden
+def test_asha_failures_and_a_replay_against_minilib():
+    rungs = [[(0, None), (1, math.nan), (2, math.inf)], []]
+    assert ex.asha_job(rungs, [set(), set()], eta=3) is None       # nothing finite to promote
+    from minilib import Float, Space
+    from minilib.hpo.asha import ASHA
+
+    asha = ASHA(Space({"x": Float(0.0, 1.0)}), max_budget=27, eta=3, seed=0)
+    rungs, promoted = [[] for _ in asha.budgets], [set() for _ in asha.budgets]
+    for _ in range(80):
+        expected = ex.asha_job(rungs, promoted, eta=3)
+        t = asha.ask()
+        got = (t.meta["rung"], t.meta["config_id"]) if t.meta["rung"] > 0 else None
+        assert expected == got
+        value = round(abs(t.config["x"] - 0.4), 2) + 1 / t.budget
+        asha.tell(t, value)
+        rungs[t.meta["rung"]].append((t.meta["config_id"], value))
