@@ -1,9 +1,12 @@
 """Build datasets/tabular_mnist1d.npz: every MLP of minilib.benchmarks.tabular.SPACE trained on MNIST-1D.
 
-    python datasets/build_tabular_mnist1d.py            # about 20-30 minutes on one CPU thread
+    python datasets/build_tabular_mnist1d.py               # 775 s on one process (see datasets/README.md)
+    python datasets/build_tabular_mnist1d.py --workers 2   # two configurations at a time
 
-480 configurations x 2 training seeds x 27 epochs, one CPU thread (torch.set_num_threads(1)),
-so that tests/test_tabular_benchmark.py can retrain entries and get the same numbers.
+480 configurations x 2 training seeds x MAX_EPOCHS epochs. Every training run uses one CPU
+thread (torch.set_num_threads(1)), so that tests/test_tabular_benchmark.py can retrain entries
+and get the same numbers; ``--workers N`` trains N configurations at a time in N processes
+(the numbers do not depend on N; the stored seconds are those of a machine running N of them).
 Progress goes to stdout; finished rows are saved every 20 configurations to a partial file
 (in the system temp folder) and a restarted build resumes from it.
 """
@@ -16,6 +19,7 @@ import platform
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -37,16 +41,27 @@ from minilib.benchmarks.tabular import (  # noqa: E402
 from minilib.data import load_mnist1d  # noqa: E402
 
 
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def train_both_seeds(config: dict) -> dict[str, np.ndarray]:
+    """One row of the table: ``{metric: array (seeds, epochs)}`` for ``config``, on the CPU."""
+    data = load_mnist1d()
+    runs = [train_config(config, MAX_EPOCHS, seed=seed, data=data, device=torch.device("cpu"))
+            for seed in TRAIN_SEEDS]
+    return {m: np.stack([run[m] for run in runs]) for m in METRICS}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=TABULAR_FILE)
     parser.add_argument("--partial", type=Path, default=Path(tempfile.gettempdir()) / "tabular_mnist1d.partial.npz")
     parser.add_argument("--limit", type=int, default=None, help="only the first LIMIT configs (for a dry run)")
+    parser.add_argument("--workers", type=int, default=1, help="configurations trained at the same time")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
-    device = torch.device("cpu")
-    data = load_mnist1d()
     configs = all_configs(SPACE)[:args.limit]
     shape = (len(configs), len(TRAIN_SEEDS), MAX_EPOCHS)
     tables = {m: np.full(shape, np.nan) for m in METRICS}
@@ -59,24 +74,25 @@ def main() -> None:
                 print(f"resuming after {done} configs ({spent:.0f} s already spent)", flush=True)
 
     start = time.perf_counter() - spent
-    for i in range(done, len(configs)):
-        for j, seed in enumerate(TRAIN_SEEDS):
-            result = train_config(configs[i], MAX_EPOCHS, seed=seed, data=data, device=device)
-            for m in METRICS:
-                tables[m][i, j] = result[m]
-        elapsed = time.perf_counter() - start
-        if (i + 1) % 10 == 0 or i + 1 == len(configs):
-            eta = elapsed / (i + 1) * (len(configs) - i - 1)
+    with ProcessPoolExecutor(max_workers=args.workers, initializer=_init_worker) as pool:
+        for chunk_start in range(done, len(configs), 20):
+            chunk = range(chunk_start, min(chunk_start + 20, len(configs)))
+            for i, row in zip(chunk, pool.map(train_both_seeds, [configs[i] for i in chunk])):
+                for m in METRICS:
+                    tables[m][i] = row[m]
+            i = chunk[-1]
+            elapsed = time.perf_counter() - start
+            eta = elapsed / (i + 1 - done) * (len(configs) - i - 1) if i + 1 > done else 0.0
             best = 1 - np.nanmax(tables["val_accuracy"][: i + 1, :, -1].mean(axis=1))
             print(f"[{i + 1:4d}/{len(configs)}] {elapsed:7.0f} s elapsed, ~{eta:5.0f} s left; "
                   f"best val error so far {best:.3f}", flush=True)
-        if (i + 1) % 20 == 0:
             np.savez(args.partial, done=i + 1, spent=time.perf_counter() - start, **tables)
 
     seconds = time.perf_counter() - start
     info = {"built_seconds": round(seconds, 1), "epochs": MAX_EPOCHS, "seeds": list(TRAIN_SEEDS),
             "torch": torch.__version__, "numpy": np.__version__, "python": sys.version.split()[0],
-            "machine": f"{platform.system()} {platform.machine()}", "threads": 1, "device": "cpu",
+            "machine": f"{platform.system()} {platform.machine()}", "threads": 1, "workers": args.workers,
+            "device": "cpu",
             "date": time.strftime("%Y-%m-%d")}
     if args.limit is not None:
         info["limit"] = args.limit
