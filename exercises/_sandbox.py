@@ -78,7 +78,13 @@ def become_subreaper() -> bool:
 
 def _children() -> list[tuple[int, str]]:
     """(pid, state) of every direct child of this process, from /proc."""
-    me, found = os.getpid(), []
+    me = os.getpid()
+    return [(pid, fields[0]) for pid, fields in _proc_stats() if len(fields) > 1 and int(fields[1]) == me]
+
+
+def _proc_stats() -> list[tuple[int, list[str]]]:
+    """(pid, fields of /proc/PID/stat after the command name) of every process we can read."""
+    stats = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -87,10 +93,8 @@ def _children() -> list[tuple[int, str]]:
                 stat = f.read().decode("ascii", "replace")
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 1 and int(fields[1]) == me:
-            found.append((int(entry), fields[0]))
-    return found
+        stats.append((int(entry), stat[stat.rfind(")") + 2:].split()))   # state, ppid, pgrp, ...
+    return stats
 
 
 def kill_strays(keep: set[int]) -> int:
@@ -116,18 +120,7 @@ def kill_strays(keep: set[int]) -> int:
 
 
 def _group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read().decode("ascii", "replace")
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2:].split()
-            if len(fields) > 2 and int(fields[2]) == pgid:
-                members.append(int(entry))
-    return members
+    return [pid for pid, fields in _proc_stats() if len(fields) > 2 and int(fields[2]) == pgid]
 
 
 def _end_group(pgid: int, keep: set[int], patience: float = 5.0) -> None:
