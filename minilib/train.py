@@ -56,7 +56,7 @@ def seed_everything(seed: int) -> None:
 
 @dataclass
 class History:
-    """Per-epoch metrics of one ``fit`` call (lists indexed by epoch - 1)."""
+    """Metrics of one ``fit`` call, one entry per epoch (or per part of an epoch, see ``fit``)."""
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
@@ -115,17 +115,24 @@ def evaluate(model: nn.Module, X: Any, y: Any, task: str = "classification", bat
 def fit(model: nn.Module, X_train: Any, y_train: Any, X_val: Any = None, y_val: Any = None, *,
         epochs: int = 10, lr: float = 1e-3, batch_size: int = 128, weight_decay: float = 0.0,
         optimizer: str = "adam", task: str = "classification", seed: int = 0,
-        device: torch.device | None = None,
+        device: torch.device | None = None, evals_per_epoch: int = 1,
         on_epoch: Callable[[int, History], None] | None = None) -> History:
     """Train ``model`` with mini-batch ``optimizer`` (``"adam"`` or ``"sgd"`` with momentum 0.9).
 
     The whole data set is moved to ``device`` once (the book's data sets are small), the
     mini-batch order comes from ``seed``, and after each epoch the validation loss and
-    accuracy are recorded (when ``X_val`` is given). ``on_epoch(epoch, history)`` is
-    called after each epoch; it may raise to stop training early.
+    accuracy are recorded (when ``X_val`` is given). With ``evals_per_epoch = k`` each epoch's
+    mini-batches are split into ``k`` nearly equal parts and the history gets a record after
+    each part (a learning curve in steps of ``1/k`` epoch; the training itself is unchanged).
+    ``on_epoch(n, history)`` is called after the ``n``-th record; it may raise to stop training.
     """
     if epochs < 0 or batch_size < 1 or lr <= 0:
         raise ValueError(f"need epochs >= 0, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}")
+    n_batches = -(-len(X_train) // batch_size)
+    if isinstance(evals_per_epoch, bool) or not isinstance(evals_per_epoch, int) \
+            or not 1 <= evals_per_epoch <= n_batches:
+        raise ValueError(f"evals_per_epoch must be an integer in [1, {n_batches}] (the mini-batches of an "
+                         f"epoch), got {evals_per_epoch!r}")
     device = device or get_device()
     model.to(device)
     X, y = _as_tensor(X_train, device, torch.float32), _targets(y_train, device, task)
@@ -141,24 +148,29 @@ def fit(model: nn.Module, X_train: Any, y_train: Any, X_val: Any = None, y_val: 
     loss_fn = _loss_fn(task)
     generator = torch.Generator().manual_seed(seed)
     history = History()
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
+    part_ends = [(part + 1) * n_batches // evals_per_epoch for part in range(evals_per_epoch)]
+    for _epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(X), generator=generator).to(device)
-        running = 0.0
-        for i in range(0, len(X), batch_size):
-            idx = order[i:i + batch_size]
-            loss = loss_fn(model(X[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            running += loss.item() * len(idx)
-        history.train_loss.append(running / len(X))
-        if has_val:
-            metrics = evaluate(model, Xv, yv, task=task, device=device)
-            history.val_loss.append(metrics["loss"])
-            history.val_accuracy.append(metrics.get("accuracy", float("nan")))
-        history.seconds.append(time.perf_counter() - start)
-        if on_epoch is not None:
-            on_epoch(epoch, history)
+        first = 0
+        for last in part_ends:
+            start = time.perf_counter()
+            running, seen = 0.0, 0
+            for b in range(first, last):
+                idx = order[b * batch_size:(b + 1) * batch_size]
+                loss = loss_fn(model(X[idx]), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                running += loss.item() * len(idx)
+                seen += len(idx)
+            first = last
+            history.train_loss.append(running / seen)
+            if has_val:
+                metrics = evaluate(model, Xv, yv, task=task, device=device)
+                history.val_loss.append(metrics["loss"])
+                history.val_accuracy.append(metrics.get("accuracy", float("nan")))
+            history.seconds.append(time.perf_counter() - start)
+            if on_epoch is not None:
+                on_epoch(len(history.seconds), history)
     return history

@@ -118,3 +118,28 @@ def test_seed_everything_repeats_torch_and_numpy():
     a = (np.random.rand(), torch.rand(1).item())
     train.seed_everything(7)
     assert a == (np.random.rand(), torch.rand(1).item())
+
+
+def test_fit_records_parts_of_an_epoch_without_changing_the_training():
+    ds = data.make_moons(n=400, noise=0.1, seed=0)     # 240 training points: 7 batches of 32 and one of 16
+
+    def run(k):
+        model = make_mlp(2, 2, width=16, depth=2, dropout=0.2, seed=0)
+        calls = []
+        history = train.fit(model, ds.X_train, ds.y_train, ds.X_val, ds.y_val, epochs=2, lr=1e-2, batch_size=32,
+                            seed=0, device=torch.device("cpu"), evals_per_epoch=k,
+                            on_epoch=lambda n, h: calls.append(n))
+        return history, calls
+
+    (h1, calls1), (h3, calls3) = run(1), run(3)
+    assert calls1 == [1, 2] and calls3 == [1, 2, 3, 4, 5, 6]
+    assert len(h3.val_loss) == len(h3.train_loss) == len(h3.seconds) == 6
+    # every third record is the end of an epoch: same weights as the run that records once per epoch
+    np.testing.assert_allclose(h3.val_loss[2::3], h1.val_loss, rtol=1e-6)
+    # the training loss of an epoch is the size-weighted mean of its parts: batches 0-1, 2-4, 5-7
+    assert len(ds.X_train) == 240
+    np.testing.assert_allclose(np.dot(h3.train_loss[:3], [64, 96, 80]) / 240, h1.train_loss[0], rtol=1e-6)
+    assert h3.val_loss[0] != h3.val_loss[2]
+    for bad in (0, 10, 1.5, True):
+        with pytest.raises(ValueError, match="evals_per_epoch"):
+            train.fit(make_mlp(2, 2), ds.X_train, ds.y_train, epochs=1, batch_size=32, evals_per_epoch=bad)
