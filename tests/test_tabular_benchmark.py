@@ -9,6 +9,7 @@ import torch
 
 from minilib.benchmarks import load_tabular_mnist1d
 from minilib.benchmarks.tabular import (
+    EVALS_PER_EPOCH,
     MAX_EPOCHS,
     METRICS,
     SPACE,
@@ -16,6 +17,7 @@ from minilib.benchmarks.tabular import (
     TRAIN_SEEDS,
     TabularBenchmark,
     all_configs,
+    save_tables,
     step_values,
     train_config,
 )
@@ -29,8 +31,10 @@ def bench():
 
 
 def test_file_holds_every_config_seed_and_epoch(bench):
-    assert bench.n_configs == len(all_configs(SPACE)) == SPACE.size() == 480
-    assert (bench.n_seeds, bench.max_budget) == (len(TRAIN_SEEDS), MAX_EPOCHS)
+    assert bench.n_configs == len(all_configs(SPACE)) == SPACE.size() == 2016
+    assert (bench.n_seeds, bench.max_budget, bench.evals_per_epoch) == (len(TRAIN_SEEDS), MAX_EPOCHS, EVALS_PER_EPOCH)
+    assert bench.n_points == MAX_EPOCHS * EVALS_PER_EPOCH and bench.min_budget == pytest.approx(1 / 3)
+    np.testing.assert_allclose(bench.budgets[[0, 2, -1]], [1 / 3, 1, 27])
     for m in METRICS:
         assert np.isfinite(bench.tables[m]).all(), m
     for m in ("val_accuracy", "test_accuracy"):
@@ -38,17 +42,23 @@ def test_file_holds_every_config_seed_and_epoch(bench):
     assert (bench.tables["seconds"] > 0).all()
     assert TABULAR_FILE.stat().st_size < 5e6
     assert bench.info["epochs"] == MAX_EPOCHS and bench.info["threads"] == 1
+    # accuracies are stored as counts of correct predictions: exact multiples of 1/1000
+    counts = bench.tables["val_accuracy"] * bench.info["n_val"]
+    np.testing.assert_allclose(counts, np.rint(counts), atol=1e-6)
 
 
 def test_objective_is_a_lookup_with_cost(bench):
-    b = TabularBenchmark(bench.tables, seed=None)
+    b = TabularBenchmark(bench.tables, seed=None, evals_per_epoch=3)
     config = b.configs[123]
-    expected = 1 - bench.tables["val_accuracy"][123, :, 8].mean()
+    expected = 1 - bench.tables["val_accuracy"][123, :, 26].mean()     # 9 epochs = the 27th point
     assert b.objective(config, 9) == pytest.approx(expected)
     assert b.objective(config, 9.0) == pytest.approx(expected)
-    assert b.elapsed == pytest.approx(2 * bench.tables["seconds"][123, :, :9].mean(axis=0).sum())
+    assert b.elapsed == pytest.approx(2 * bench.tables["seconds"][123, :, :27].mean(axis=0).sum())
     assert b.n_calls == 2
-    assert b.cost(config, 9, from_budget=3) == pytest.approx(bench.tables["seconds"][123, :, 3:9].mean(axis=0).sum())
+    assert b.cost(config, 9, from_budget=3) == pytest.approx(bench.tables["seconds"][123, :, 9:27].mean(axis=0).sum())
+    assert b.lookup(config, 1 / 3) == pytest.approx(1 - bench.tables["val_accuracy"][123, :, 0].mean())
+    assert b.lookup(config, 27 / 81 * 2) == pytest.approx(1 - bench.tables["val_accuracy"][123, :, 1].mean())
+    assert b.column(1) == 2 and b.column(27) == 80
     assert b.objective(config) == pytest.approx(1 - bench.tables["val_accuracy"][123, :, -1].mean())
     assert b.test_error(config, 27) == pytest.approx(1 - bench.tables["test_accuracy"][123, :, -1].mean())
     b.reset()
@@ -56,14 +66,16 @@ def test_objective_is_a_lookup_with_cost(bench):
 
 
 def test_seed_option_picks_one_training_run(bench):
-    b1 = TabularBenchmark(bench.tables, seed=1)
+    b1 = TabularBenchmark(bench.tables, seed=1, evals_per_epoch=3)
     config = b1.configs[7]
     assert b1.lookup(config, 27) == pytest.approx(1 - bench.tables["val_accuracy"][7, 1, -1])
     with pytest.raises(ValueError):
-        TabularBenchmark(bench.tables, seed=2)
+        TabularBenchmark(bench.tables, seed=2, evals_per_epoch=3)
+    with pytest.raises(ValueError, match="evals_per_epoch"):
+        TabularBenchmark(bench.tables, evals_per_epoch=2)          # 81 points are not whole epochs of 2
 
 
-@pytest.mark.parametrize("budget", [0, 28, 1.5, -3])
+@pytest.mark.parametrize("budget", [0, 28, 1.5, 0.25, -3, float("nan"), float("inf")])
 def test_bad_budgets_raise(bench, budget):
     with pytest.raises(ValueError):
         bench.lookup(bench.configs[0], budget)
@@ -98,26 +110,45 @@ def test_trajectory_follows_the_largest_budget(bench):
                                [np.nan, expected[0], expected[1], expected[3]])
 
 
-@pytest.mark.parametrize("row", [0, 171, 477])
+@pytest.mark.parametrize("row", [0, 777, 2015])
 def test_retraining_reproduces_the_stored_curves(bench, row):
     """Same config, same seed, one CPU thread: the first epochs of the stored curves come back."""
-    config, epochs = all_configs(SPACE)[row], 4
+    config, epochs = all_configs(SPACE)[row], 3
+    points = epochs * EVALS_PER_EPOCH
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         data = load_mnist1d()
-        again = train_config(config, epochs, seed=TRAIN_SEEDS[1], data=data, device=torch.device("cpu"))
-        other = train_config(config, epochs, seed=TRAIN_SEEDS[0], data=data, device=torch.device("cpu"))
+        runs = [train_config(config, epochs, seed=seed, data=data, device=torch.device("cpu"),
+                             evals_per_epoch=EVALS_PER_EPOCH) for seed in TRAIN_SEEDS]
     finally:
         torch.set_num_threads(threads)
-    for m in ("val_loss", "test_loss", "train_loss"):
-        np.testing.assert_allclose(again[m], bench.tables[m][row, 1, :epochs], rtol=1e-4)
-    for m in ("val_accuracy", "test_accuracy"):     # at most one of 1000 predictions may flip
-        np.testing.assert_allclose(again[m], bench.tables[m][row, 1, :epochs], atol=1.5e-3)
+    for seed, again in zip(range(len(TRAIN_SEEDS)), runs):
+        for m in ("val_loss", "test_loss", "train_loss"):   # stored as float16: 3 significant digits
+            np.testing.assert_allclose(again[m], bench.tables[m][row, seed, :points], rtol=1e-3)
+        for m in ("val_accuracy", "test_accuracy"):          # at most one of 1000 predictions may flip
+            np.testing.assert_allclose(again[m], bench.tables[m][row, seed, :points], atol=1.5e-3)
     # the oracle can fail: the other training seed is far outside the tolerance
-    assert np.abs(other["val_loss"] - bench.tables["val_loss"][row, 1, :epochs]).max() > 1e-3
+    assert np.abs(runs[0]["val_loss"] - bench.tables["val_loss"][row, 1, :points]).max() > 1e-2
 
 
 def test_grid_in_file_matches_space():
     with np.load(TABULAR_FILE) as f:
         assert json.loads(str(f["grid"])) == all_configs(SPACE)
+
+
+def test_saved_tables_keep_accuracies_exact_and_refuse_other_values(tmp_path):
+    rng = np.random.default_rng(0)
+    shape = (SPACE.size(), 1, 3)
+    tables = {m: rng.random(shape) for m in METRICS}
+    for m in ("val_accuracy", "test_accuracy"):
+        tables[m] = rng.integers(0, 1001, shape) / 1000
+    info = {"n_val": 1000, "n_test": 1000, "evals_per_epoch": 3}
+    save_tables(tmp_path / "t.npz", tables, info)
+    loaded = load_tabular_mnist1d(tmp_path / "t.npz")
+    assert loaded.max_budget == 1 and loaded.min_budget == pytest.approx(1 / 3)
+    np.testing.assert_array_equal(loaded.tables["val_accuracy"], tables["val_accuracy"])
+    np.testing.assert_allclose(loaded.tables["val_loss"], tables["val_loss"], rtol=1e-3)
+    tables["test_accuracy"][5, 0, 1] = 0.4567     # not a count out of 1000
+    with pytest.raises(ValueError, match="test_accuracy"):
+        save_tables(tmp_path / "u.npz", tables, info)

@@ -9,15 +9,19 @@ is still known: the stored training seconds of every epoch (Klein & Hutter 2019,
 "Tabular benchmarks for joint architecture and hyperparameter optimization", do the same).
 
 What is stored (``datasets/tabular_mnist1d.npz``, built by ``datasets/build_tabular_mnist1d.py``):
-every configuration of ``SPACE`` (480 MLPs) x 2 training seeds x ``MAX_EPOCHS`` = 27 epochs
-of validation and test loss and accuracy, training loss, and the seconds each epoch took
-(one CPU thread). ``train_config`` is the function that produced each entry; calling it
-again with the same seed on a CPU with one thread gives the same numbers.
+every configuration of ``SPACE`` (2016 MLPs) x 2 training seeds x ``MAX_EPOCHS`` = 27 epochs,
+with a point after every third of an epoch (``EVALS_PER_EPOCH`` = 3, so 81 points per curve):
+validation and test loss and accuracy, training loss, and the seconds each part took (one CPU
+thread). The smallest budget is therefore 1/3 epoch and the largest 27, a ratio of 81 = 3^4:
+Hyperband with eta = 3 gets five brackets, as in Table 1 of Li et al. (2018).
+``train_config`` is the function that produced each entry; calling it again with the same
+seed on a CPU with one thread gives the same numbers.
 
 Usage::
 
     bench = load_tabular_mnist1d()               # averaged over the two training seeds
     err = bench.objective(config, budget=9)      # validation error after 9 epochs
+    err = bench.objective(config, budget=1 / 3)  # ... after the first third of epoch 1
     bench.elapsed                                # simulated seconds spent so far
     bench.regret(err)                            # err - best achievable validation error
 
@@ -37,16 +41,19 @@ from minilib.space import Choice, Config, Int, Space
 
 TABULAR_FILE = Path(__file__).resolve().parent.parent.parent / "datasets" / "tabular_mnist1d.npz"
 MAX_EPOCHS = 27
+EVALS_PER_EPOCH = 3          # the curves have a point every third of an epoch: budgets 1/3, 2/3, 1, ...
+MIN_BUDGET = 1 / EVALS_PER_EPOCH
 TRAIN_SEEDS = (0, 1)
 
-#: the grid every configuration of which is in the table (5 * 4 * 3 * 2 * 2 * 2 = 480 MLPs)
+#: the grid every configuration of which is in the table (7 * 4 * 3 * 3 * 2 * 4 = 2016 MLPs);
+#: wide ranges, as a practitioner sets them before knowing what works (LCBench's are similar)
 SPACE = Space({
-    "lr": Choice([1e-4, 3e-4, 1e-3, 3e-3, 1e-2]),   # Adam's learning rate
-    "width": Choice([32, 64, 128, 256]),            # units per hidden layer
-    "depth": Int(1, 3),                              # hidden layers
-    "dropout": Choice([0.0, 0.2]),
+    "lr": Choice([1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]),   # Adam's learning rate
+    "width": Choice([16, 32, 64, 128]),                         # units per hidden layer
+    "depth": Int(1, 3),                                          # hidden layers
+    "dropout": Choice([0.0, 0.25, 0.5]),
     "batch_size": Choice([64, 256]),
-    "weight_decay": Choice([0.0, 1e-3]),             # L2 penalty added to Adam's gradient
+    "weight_decay": Choice([0.0, 1e-4, 1e-3, 1e-2]),             # L2 penalty added to Adam's gradient
 })
 
 #: the per-epoch arrays of one training run (and of the table, with leading axes config x seed)
@@ -56,7 +63,7 @@ METRICS = ("val_loss", "val_accuracy", "test_loss", "test_accuracy", "train_loss
 # --- 1) producing one entry: the training run ----------------------------------------------------
 
 def train_config(config: Config, epochs: int = MAX_EPOCHS, seed: int = 0, data: Any = None,
-                 device: torch.device | None = None) -> dict[str, np.ndarray]:
+                 device: torch.device | None = None, evals_per_epoch: int = 1) -> dict[str, np.ndarray]:
     """Train the MLP of ``config`` on MNIST-1D for ``epochs`` epochs; per-epoch metrics.
 
     The same function fills the table and serves live searches (``objective(config, budget)``
@@ -64,8 +71,10 @@ def train_config(config: Config, epochs: int = MAX_EPOCHS, seed: int = 0, data: 
     weights, the dropout masks and the mini-batch order. With ``device=cpu`` and one torch
     thread the result is reproducible bit for bit on the same machine.
 
-    Returns a dict of float arrays of length ``epochs`` (keys: ``METRICS``); ``seconds`` is
-    the training time of each epoch including the validation pass, not the test pass.
+    Returns a dict of float arrays of length ``epochs * evals_per_epoch`` (keys: ``METRICS``):
+    one point after each epoch, or after each of its ``evals_per_epoch`` parts (see
+    ``minilib.train.fit``); ``seconds`` is the training time of each part including the
+    validation pass, not the test pass.
     """
     from minilib.data import load_mnist1d
     from minilib.models import make_mlp
@@ -82,14 +91,15 @@ def train_config(config: Config, epochs: int = MAX_EPOCHS, seed: int = 0, data: 
     y_test = torch.as_tensor(data.y_test, dtype=torch.long, device=device)
     test_loss, test_accuracy = [], []
 
-    def on_epoch(epoch: int, history: Any) -> None:
+    def on_epoch(record: int, history: Any) -> None:
         metrics = evaluate(model, X_test, y_test, device=device)  # not counted in history.seconds
         test_loss.append(metrics["loss"])
         test_accuracy.append(metrics["accuracy"])
 
     history = fit(model, data.X_train, data.y_train, data.X_val, data.y_val, epochs=int(epochs),
                   lr=config["lr"], batch_size=config["batch_size"], weight_decay=config["weight_decay"],
-                  optimizer="adam", seed=seed, device=device, on_epoch=on_epoch)
+                  optimizer="adam", seed=seed, device=device, evals_per_epoch=evals_per_epoch,
+                  on_epoch=on_epoch)
     out = history.as_dict()
     out.update(test_loss=test_loss, test_accuracy=test_accuracy)
     return {key: np.asarray(out[key], dtype=np.float64) for key in METRICS}
@@ -110,15 +120,19 @@ class TabularBenchmark:
         space: the grid; row ``i`` of each table belongs to ``all_configs(space)[i]``.
         seed: ``None`` averages the training seeds (a smoother, less noisy objective);
             an integer picks that training seed's curves (one real training run per config).
+        evals_per_epoch: points per epoch on the stored curves (3: after 1/3, 2/3, 1, 4/3, ...
+            epochs), so budgets are multiples of ``min_budget = 1 / evals_per_epoch`` epochs.
 
-    The objective returns the *validation error* ``1 - accuracy``. Each call adds the
-    stored seconds of epochs ``1..budget`` to ``elapsed``: the cost of training the config
-    from scratch to ``budget`` epochs. A searcher that continues a run from a checkpoint
-    would pay only the new epochs: ``cost(config, budget, from_budget=...)`` gives that.
+    Budgets are in epochs: ``budget=9`` means "trained for 9 epochs", ``budget=1/3`` "for the
+    first third of the first epoch's mini-batches". The objective returns the *validation
+    error* ``1 - accuracy``. Each call adds the stored seconds of the curve up to ``budget``
+    to ``elapsed``: the cost of training the config from scratch to ``budget`` epochs. A
+    searcher that continues a run from a checkpoint would pay only the new part:
+    ``cost(config, budget, from_budget=...)`` gives that.
     """
 
     def __init__(self, tables: dict[str, np.ndarray], space: Space = SPACE, seed: int | None = None,
-                 info: dict[str, Any] | None = None):
+                 info: dict[str, Any] | None = None, evals_per_epoch: int = 1):
         missing = [m for m in METRICS if m not in tables]
         if missing:
             raise ValueError(f"tables lack the metrics {missing}")
@@ -126,10 +140,17 @@ class TabularBenchmark:
         self.configs = all_configs(space)
         shapes = {tables[m].shape for m in METRICS}
         if len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[0] != len(self.configs):
-            raise ValueError(f"tables must all have shape (n_configs={len(self.configs)}, n_seeds, n_epochs); "
+            raise ValueError(f"tables must all have shape (n_configs={len(self.configs)}, n_seeds, n_points); "
                              f"got {sorted(shapes)}")
         self.tables = {m: np.asarray(tables[m], dtype=np.float64) for m in METRICS}
-        self.n_configs, self.n_seeds, self.max_budget = next(iter(shapes))
+        self.n_configs, self.n_seeds, self.n_points = next(iter(shapes))
+        if isinstance(evals_per_epoch, bool) or not isinstance(evals_per_epoch, (int, np.integer)) \
+                or evals_per_epoch < 1 or self.n_points % evals_per_epoch:
+            raise ValueError(f"evals_per_epoch must be a positive integer that divides the {self.n_points} "
+                             f"points of each curve, got {evals_per_epoch!r}")
+        self.evals_per_epoch = int(evals_per_epoch)
+        self.max_budget = self.n_points // self.evals_per_epoch      # epochs
+        self.min_budget = 1 / self.evals_per_epoch
         if seed is not None and not (isinstance(seed, (int, np.integer)) and 0 <= seed < self.n_seeds):
             raise ValueError(f"seed must be None (average) or an integer in [0, {self.n_seeds}), got {seed!r}")
         self.seed = seed
@@ -149,19 +170,34 @@ class TabularBenchmark:
         self.space.validate(config)
         return self._index[self._key(config)]
 
-    def _epoch(self, budget: Any) -> int:
-        """A budget is a whole number of epochs in [1, max_budget]; 9.0 is accepted, 1.5 is not."""
+    def _points(self, budget: Any) -> int:
+        """Number of curve points up to ``budget`` epochs. A budget must be a multiple of
+        ``min_budget`` in [min_budget, max_budget]: with 3 points per epoch 1/3, 1 and 9.0
+        are accepted, 0.5 is not."""
         try:
             epochs = float(budget)
         except (TypeError, ValueError):
             raise TypeError(f"budget must be a number of epochs, got {budget!r}") from None
-        if not epochs.is_integer() or not 1 <= epochs <= self.max_budget:
-            raise ValueError(f"budget must be a whole number of epochs in [1, {self.max_budget}], got {budget!r}")
-        return int(epochs)
+        points = epochs * self.evals_per_epoch
+        k = round(points) if np.isfinite(points) else 0
+        if abs(points - k) > 1e-9 * max(1.0, points) or not 1 <= k <= self.n_points:
+            step = "a whole number of" if self.evals_per_epoch == 1 else f"a multiple of 1/{self.evals_per_epoch}"
+            raise ValueError(f"budget must be {step} epochs in [{self.min_budget:.4g}, {self.max_budget}], "
+                             f"got {budget!r}")
+        return k
+
+    def column(self, budget: Any) -> int:
+        """Column of ``curve(...)`` that holds the value after ``budget`` epochs."""
+        return self._points(budget) - 1
+
+    @property
+    def budgets(self) -> np.ndarray:
+        """The budget (epochs) of each column of ``curve(...)``: 1/3, 2/3, 1, ... with 3 points per epoch."""
+        return np.arange(1, self.n_points + 1) / self.evals_per_epoch
 
     def curve(self, metric: str = "val_error") -> np.ndarray:
-        """``(n_configs, n_epochs)`` array of a metric (``val_error``, ``test_error`` or one of
-        ``METRICS``), for this benchmark's seed or averaged over seeds."""
+        """``(n_configs, n_points)`` array of a metric (``val_error``, ``test_error`` or one of
+        ``METRICS``), for this benchmark's seed or averaged over seeds; ``budgets`` labels the columns."""
         if metric in ("val_error", "test_error"):
             table = 1.0 - self.tables[metric.replace("error", "accuracy")]
         elif metric in self.tables:
@@ -173,8 +209,8 @@ class TabularBenchmark:
     # --- the objective ----------------------------------------------------------------------
     def lookup(self, config: Config, budget: Any = None) -> float:
         """Validation error of ``config`` after ``budget`` epochs (default: all), free of charge."""
-        epochs = self.max_budget if budget is None else self._epoch(budget)
-        return float(self._val_error[self.index(config), epochs - 1])
+        points = self.n_points if budget is None else self._points(budget)
+        return float(self._val_error[self.index(config), points - 1])
 
     def objective(self, config: Config, budget: Any = None) -> float:
         """Validation error of ``config`` after ``budget`` epochs (default: all); adds its cost
@@ -187,17 +223,17 @@ class TabularBenchmark:
     __call__ = objective
 
     def cost(self, config: Config, budget: Any, from_budget: Any = 0) -> float:
-        """Stored training seconds of epochs ``from_budget + 1 .. budget`` of ``config``."""
-        epochs = self._epoch(budget)
-        start = 0 if from_budget in (0, None) else self._epoch(from_budget)
-        if start > epochs:
+        """Stored training seconds of ``config`` from ``from_budget`` to ``budget`` epochs."""
+        points = self._points(budget)
+        start = 0 if from_budget in (0, None) else self._points(from_budget)
+        if start > points:
             raise ValueError(f"from_budget ({from_budget}) is larger than budget ({budget})")
-        return float(self._seconds[self.index(config), start:epochs].sum())
+        return float(self._seconds[self.index(config), start:points].sum())
 
     def test_error(self, config: Config, budget: Any = None) -> float:
         """Test error of ``config`` after ``budget`` epochs (for reporting only, never for tuning)."""
-        epochs = self.max_budget if budget is None else self._epoch(budget)
-        return float(self.curve("test_error")[self.index(config), epochs - 1])
+        points = self.n_points if budget is None else self._points(budget)
+        return float(self.curve("test_error")[self.index(config), points - 1])
 
     def reset(self) -> None:
         """Set the simulated clock and the call counter back to zero (before a new search)."""
@@ -241,8 +277,9 @@ class TabularBenchmark:
 
     def __repr__(self) -> str:
         seed = "mean of seeds" if self.seed is None else f"seed {self.seed}"
-        return (f"TabularBenchmark({self.n_configs} configs x {self.n_seeds} seeds x {self.max_budget} epochs, "
-                f"{seed}, best val error {self.best_value:.4f})")
+        per_epoch = "" if self.evals_per_epoch == 1 else f" ({self.evals_per_epoch} points per epoch)"
+        return (f"TabularBenchmark({self.n_configs} configs x {self.n_seeds} seeds x {self.max_budget} epochs"
+                f"{per_epoch}, {seed}, best val error {self.best_value:.4f})")
 
 
 def step_values(times: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -271,11 +308,26 @@ def anytime_regret(make_searcher: Any, benchmark: TabularBenchmark, seeds: Any, 
     return np.array(rows)
 
 
+#: accuracies are stored exactly, as counts of correct predictions out of ``info["n_" + split]``
+COUNTED = {"val_accuracy": "n_val", "test_accuracy": "n_test"}
+
+
 def save_tables(path: str | Path, tables: dict[str, np.ndarray], info: dict[str, Any]) -> None:
-    """Write the table as a compressed npz: float32 arrays, the grid and a JSON ``info`` string."""
-    configs = all_configs(SPACE)
-    np.savez_compressed(path, **{m: np.asarray(tables[m], dtype=np.float32) for m in METRICS},
-                        grid=np.array(json.dumps(configs)), info=np.array(json.dumps(info)))
+    """Write the table as a compressed npz: accuracies as exact counts of correct predictions
+    (uint16), losses and seconds as float16 (about 3 significant digits, plenty for a benchmark
+    and half the size), the grid and a JSON ``info`` string (with ``n_val`` and ``n_test``)."""
+    arrays = {}
+    for m in METRICS:
+        if m in COUNTED:
+            n = int(info[COUNTED[m]])
+            counts = np.rint(np.asarray(tables[m], dtype=np.float64) * n)
+            if np.abs(counts / n - tables[m]).max() > 1e-6:
+                raise ValueError(f"{m} is not a multiple of 1/{n}: is {COUNTED[m]} the size of that split?")
+            arrays[m] = counts.astype(np.uint16)
+        else:
+            arrays[m] = np.asarray(tables[m], dtype=np.float16)
+    np.savez_compressed(path, **arrays, grid=np.array(json.dumps(all_configs(SPACE))),
+                        info=np.array(json.dumps(info)))
 
 
 def load_tabular_mnist1d(path: str | Path | None = None, seed: int | None = None) -> TabularBenchmark:
@@ -284,9 +336,10 @@ def load_tabular_mnist1d(path: str | Path | None = None, seed: int | None = None
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; build it with `python datasets/build_tabular_mnist1d.py`")
     with np.load(path) as f:
-        tables = {m: f[m] for m in METRICS}
         grid = json.loads(str(f["grid"]))
         info = json.loads(str(f["info"]))
+        tables = {m: f[m] / int(info[COUNTED[m]]) if m in COUNTED else f[m].astype(np.float64) for m in METRICS}
     if grid != all_configs(SPACE):
         raise ValueError(f"{path} was built for another grid than minilib.benchmarks.tabular.SPACE")
-    return TabularBenchmark(tables, SPACE, seed=seed, info=info)
+    return TabularBenchmark(tables, SPACE, seed=seed, info=info,
+                            evals_per_epoch=int(info.get("evals_per_epoch", 1)))
