@@ -22,9 +22,11 @@ Chapter 04 ("Multi-fidelity HPO") runs it on simulated workers.
 
 from __future__ import annotations
 
+import bisect
+import math
 from typing import Any
 
-from minilib.hpo.successive_halving import _nice, max_rung_index, top_k
+from minilib.hpo.successive_halving import _nice, max_rung_index
 from minilib.space import Config, Space
 from minilib.study import Searcher, Trial
 
@@ -55,8 +57,10 @@ class ASHA(Searcher):
         K = max_rung_index(max_budget / min_budget, eta)
         self.budgets = [_nice(max_budget / eta ** (K - k)) for k in range(K + 1)]
         self.configs: list[Config] = []
-        self.rungs: list[list[tuple[float | None, int, int]]] = [[] for _ in self.budgets]  # (value, trial, config)
-        self.promoted: list[set[int]] = [set() for _ in self.budgets]                       # config ids per rung
+        # each rung's results as (value, trial number, config id), kept sorted best first (failed
+        # runs, value inf, last): the top floor(n / eta) is then a prefix, found without sorting
+        self.rungs: list[list[tuple[float, int, int]]] = [[] for _ in self.budgets]
+        self.promoted: list[set[int]] = [set() for _ in self.budgets]          # config ids per rung
 
     def _n_promotable(self, n_results: int) -> int:
         k = n_results // self.eta
@@ -65,8 +69,8 @@ class ASHA(Searcher):
     def promotable(self, k: int) -> list[int]:
         """Config ids of rung ``k`` that may be promoted now, best first."""
         rung = self.rungs[k]
-        best = top_k([(value, number) for value, number, _ in rung], self._n_promotable(len(rung)))
-        return [rung[j][2] for j in best if rung[j][0] is not None and rung[j][2] not in self.promoted[k]]
+        top = rung[:self._n_promotable(len(rung))]
+        return [config_id for value, _, config_id in top if value < math.inf and config_id not in self.promoted[k]]
 
     def ask(self) -> Trial | None:
         for k in range(len(self.budgets) - 2, -1, -1):     # 1) top rung first: finish good configs
@@ -85,7 +89,8 @@ class ASHA(Searcher):
 
     def tell(self, trial: Trial, value: Any, error: str | None = None) -> Trial:
         super().tell(trial, value, error)
-        self.rungs[trial.meta["rung"]].append((trial.value, trial.number, trial.meta["config_id"]))
+        value = math.inf if trial.value is None else trial.value      # failed runs rank last
+        bisect.insort(self.rungs[trial.meta["rung"]], (value, trial.number, trial.meta["config_id"]))
         return trial
 
     def rung_sizes(self) -> list[int]:

@@ -50,22 +50,29 @@ def fit_power_law(epochs: np.ndarray, errors: np.ndarray) -> PowerLaw:
         raise ValueError(f"a power law has 3 parameters: need at least 3 points, got {len(t)}")
     if np.any(t < 1) or not np.all(np.isfinite(y)):
         raise ValueError("epochs must be >= 1 and errors finite")
-    fits = [_fit_given_c(t, y, c) for c in _EXPONENTS]           # 1) coarse grid over c
-    k = int(np.argmin([f.sse for f in fits]))
+    a, b, sse = _fit_given_c(t, y, _EXPONENTS)                    # 1) coarse grid over c
+    k = int(np.argmin(sse))
     lo, hi = _EXPONENTS[max(k - 1, 0)], _EXPONENTS[min(k + 1, len(_EXPONENTS) - 1)]
-    result = minimize_scalar(lambda c: _fit_given_c(t, y, c).sse, bounds=(lo, hi), method="bounded",
+    result = minimize_scalar(lambda c: _fit_given_c(t, y, c)[2][0], bounds=(lo, hi), method="bounded",
                              options={"xatol": 1e-10})                # 2) refine c between the neighbours
-    refined = _fit_given_c(t, y, float(result.x))
-    return refined if refined.sse <= fits[k].sse else fits[k]
+    c = float(result.x)
+    a_c, b_c, sse_c = (v[0] for v in _fit_given_c(t, y, c))
+    if sse_c <= sse[k]:
+        return PowerLaw(float(a_c), float(b_c), c, float(sse_c))
+    return PowerLaw(float(a[k]), float(b[k]), float(_EXPONENTS[k]), float(sse[k]))
 
 
-def _fit_given_c(t: np.ndarray, y: np.ndarray, c: float) -> PowerLaw:
-    """For a fixed exponent c the best (a, b) solve a linear least-squares problem."""
-    X = np.column_stack([np.ones_like(t), t ** (-c)])             # y ~ a * 1 + b * t^-c
-    (a, b), *_ = np.linalg.lstsq(X, y, rcond=None)
-    if b < 0:                                                     # a rising curve: a flat line fits better
-        a, b = y.mean(), 0.0
-    return PowerLaw(float(a), float(b), float(c), float(np.sum((a + b * t ** (-c) - y) ** 2)))
+def _fit_given_c(t: np.ndarray, y: np.ndarray, c: float | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a fixed exponent c the best (a, b) solve a linear least-squares problem, y ~ a + b * x
+    with x = t^-c: b = cov(x, y) / var(x), a = mean(y) - b * mean(x). Works for an array of
+    exponents at once; returns the arrays (a, b, sum of squared residuals), one entry per c."""
+    x = t[None, :] ** -np.atleast_1d(np.asarray(c, dtype=float))[:, None]       # (n_c, n_t)
+    dx = x - x.mean(axis=1, keepdims=True)
+    b = dx @ (y - y.mean()) / np.einsum("ij,ij->i", dx, dx)
+    a = y.mean() - b * x.mean(axis=1)
+    rising = b < 0                                                # a rising curve: a flat line fits better
+    a, b = np.where(rising, y.mean(), a), np.where(rising, 0.0, b)
+    return a, b, ((a[:, None] + b[:, None] * x - y) ** 2).sum(axis=1)
 
 
 def predict_final(errors: np.ndarray, max_epoch: int) -> float:
