@@ -38,6 +38,17 @@ def best_so_far(values: Sequence[float] | np.ndarray, maximize: bool = False) ->
     return np.where(np.isinf(running), np.nan, running)
 
 
+def _quantile_missing_worst(runs: np.ndarray, q: float) -> np.ndarray:
+    """Column-wise ``q``-quantile (linear interpolation, as ``np.quantile``) with NaN ranked
+    worst; NaN where the quantile falls on or next to a missing value."""
+    ordered = np.sort(np.where(np.isnan(runs), np.inf, runs), axis=0)
+    pos = q * (len(ordered) - 1)
+    below, above, frac = ordered[int(np.floor(pos))], ordered[int(np.ceil(pos))], pos - np.floor(pos)
+    with np.errstate(invalid="ignore"):                       # inf - inf: both missing, NaN
+        value = below if frac == 0 else below + (above - below) * frac
+    return np.where(np.isfinite(value), value, np.nan)
+
+
 def anytime(ax: plt.Axes, curves: Mapping[str, Any], x: Mapping[str, Any] | Sequence[float] | None = None,
             xlabel: str = "number of evaluations", ylabel: str = "best value so far",
             title: str | None = None, logy: bool = False, logx: bool = False) -> plt.Axes:
@@ -45,7 +56,8 @@ def anytime(ax: plt.Axes, curves: Mapping[str, Any], x: Mapping[str, Any] | Sequ
 
     Args:
         curves: ``{method: array of shape (n_seeds, n_steps)}``; each row is one seed's
-            best-so-far curve.
+            best-so-far curve. NaN means "no result yet" and counts as worse than any result,
+            so a median is drawn from the first step at which half the seeds have a result.
         x: the x positions, shared (a sequence) or per method (a mapping); default 1..n.
     """
     for i, (name, runs) in enumerate(curves.items()):
@@ -53,10 +65,9 @@ def anytime(ax: plt.Axes, curves: Mapping[str, Any], x: Mapping[str, Any] | Sequ
         xs = x.get(name) if isinstance(x, Mapping) else x
         xs = np.arange(1, runs.shape[1] + 1) if xs is None else np.asarray(xs)
         color = BOOK_COLORS[i % len(BOOK_COLORS)]
-        median = np.nanmedian(runs, axis=0)
+        lo, median, hi = (_quantile_missing_worst(runs, q) for q in (0.25, 0.5, 0.75))
         ax.plot(xs, median, color=color, label=f"{name} (median of {runs.shape[0]})")
         if runs.shape[0] > 1:
-            lo, hi = np.nanpercentile(runs, [25, 75], axis=0)
             ax.fill_between(xs, lo, hi, color=color, alpha=0.2, linewidth=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -33,6 +33,16 @@ def test_anytime_draws_median_and_band_with_labels():
     plt.close(fig)
 
 
+def test_anytime_counts_missing_results_as_worst():
+    fig, ax = plt.subplots()
+    nan = np.nan
+    runs = np.array([[nan, nan, 2, 1], [nan, 5, 4, 3], [9, 3, 3, 3]])   # seeds that have no result yet
+    anytime(ax, {"a": runs})
+    # step 1: one seed of three has a result, no median; step 2: two of three, the median is the worse one
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), [nan, 5, 3, 3])
+    plt.close(fig)
+
+
 def test_trial_table_lists_every_trial():
     study = minimize(lambda c: c["x"], Space({"x": Float(0, 1)}), n_trials=4, seed=0, progress=False)
     table = trial_table(study, sort=True)
