@@ -120,3 +120,20 @@ def test_same_seed_same_run():
         runs.append([t.config for t in b.trials])
     assert runs[0] == runs[1]
     assert SEARCHERS["bohb"] is BOHB
+
+
+def test_on_a_discrete_space_the_default_never_restarts_a_configuration():
+    grid = Space({"x": Choice([0.1, 0.3, 0.5, 0.7, 0.9]), "n": Int(0, 4), "c": Choice(["a", "b", "c"])})  # 75
+
+    def started(avoid_duplicates):
+        bohb = BOHB(grid, max_budget=9, eta=3, seed=5, **({} if avoid_duplicates is None else
+                                                          {"avoid_duplicates": avoid_duplicates}))
+        for _ in range(80):
+            t = bohb.ask()
+            bohb.tell(t, objective(t.config, t.budget))
+        return [tuple(sorted(t.config.items())) for t in bohb.trials if "model_based" in t.meta]
+
+    default, hpbandster = started(None), started(False)
+    assert len(default) < grid.size() and len(set(default)) == len(default)
+    # HpBandSter's rules: the model collapses onto the good configurations and starts them again
+    assert len(set(hpbandster)) < 0.8 * len(hpbandster)
