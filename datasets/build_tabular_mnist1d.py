@@ -95,8 +95,8 @@ def main() -> None:
     torch.set_num_threads(1)
     configs = all_configs(SPACE)[:args.limit]
     seeds = tuple(args.seeds)
-    if seeds != TRAIN_SEEDS and args.out == TABULAR_FILE:
-        parser.error("a part built with --seeds needs its own --out (the table is written by --merge)")
+    if (seeds != TRAIN_SEEDS or args.limit is not None) and args.out == TABULAR_FILE:
+        parser.error("a part (--seeds) or a dry run (--limit) needs its own --out: it is not the whole table")
     if args.partial is None:
         name = f"tabular_mnist1d.seeds{'-'.join(map(str, seeds))}.partial.npz"
         args.partial = Path(tempfile.gettempdir()) / name
