@@ -20,6 +20,7 @@ Chapter 04 ("Multi-fidelity HPO") uses it on the tabular benchmark's curves.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -50,29 +51,28 @@ def fit_power_law(epochs: np.ndarray, errors: np.ndarray) -> PowerLaw:
         raise ValueError(f"a power law has 3 parameters: need at least 3 points, got {len(t)}")
     if np.any(t < 1) or not np.all(np.isfinite(y)):
         raise ValueError("epochs must be >= 1 and errors finite")
-    a, b, sse = _fit_given_c(t, y, _EXPONENTS)                    # 1) coarse grid over c
-    k = int(np.argmin(sse))
+    fits = _fit_given_c(t, y, _EXPONENTS)                         # 1) coarse grid over c
+    k = int(np.argmin([f.sse for f in fits]))
     lo, hi = _EXPONENTS[max(k - 1, 0)], _EXPONENTS[min(k + 1, len(_EXPONENTS) - 1)]
-    result = minimize_scalar(lambda c: _fit_given_c(t, y, c)[2][0], bounds=(lo, hi), method="bounded",
+    result = minimize_scalar(lambda c: _fit_given_c(t, y, [c])[0].sse, bounds=(lo, hi), method="bounded",
                              options={"xatol": 1e-10})                # 2) refine c between the neighbours
-    c = float(result.x)
-    a_c, b_c, sse_c = (v[0] for v in _fit_given_c(t, y, c))
-    if sse_c <= sse[k]:
-        return PowerLaw(float(a_c), float(b_c), c, float(sse_c))
-    return PowerLaw(float(a[k]), float(b[k]), float(_EXPONENTS[k]), float(sse[k]))
+    refined = _fit_given_c(t, y, [float(result.x)])[0]
+    return refined if refined.sse <= fits[k].sse else fits[k]
 
 
-def _fit_given_c(t: np.ndarray, y: np.ndarray, c: float | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For a fixed exponent c the best (a, b) solve a linear least-squares problem, y ~ a + b * x
-    with x = t^-c: b = cov(x, y) / var(x), a = mean(y) - b * mean(x). Works for an array of
-    exponents at once; returns the arrays (a, b, sum of squared residuals), one entry per c."""
-    x = t[None, :] ** -np.atleast_1d(np.asarray(c, dtype=float))[:, None]       # (n_c, n_t)
+def _fit_given_c(t: np.ndarray, y: np.ndarray, exponents: Any) -> list[PowerLaw]:
+    """The best power law for each fixed exponent c. For fixed c, y ~ a + b * x with x = t^-c is a
+    linear least-squares problem: b = cov(x, y) / var(x), a = mean(y) - b * mean(x). All exponents
+    are solved at once (one row of ``x`` each)."""
+    c = np.asarray(exponents, dtype=float)
+    x = t[None, :] ** -c[:, None]                                 # (n_exponents, n_points)
     dx = x - x.mean(axis=1, keepdims=True)
     b = dx @ (y - y.mean()) / np.einsum("ij,ij->i", dx, dx)
     a = y.mean() - b * x.mean(axis=1)
     rising = b < 0                                                # a rising curve: a flat line fits better
     a, b = np.where(rising, y.mean(), a), np.where(rising, 0.0, b)
-    return a, b, ((a[:, None] + b[:, None] * x - y) ** 2).sum(axis=1)
+    sse = ((a[:, None] + b[:, None] * x - y) ** 2).sum(axis=1)
+    return [PowerLaw(float(a_i), float(b_i), float(c_i), float(s_i)) for a_i, b_i, c_i, s_i in zip(a, b, c, sse)]
 
 
 def predict_final(errors: np.ndarray, max_epoch: int) -> float:
