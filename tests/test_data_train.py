@@ -143,3 +143,61 @@ def test_fit_records_parts_of_an_epoch_without_changing_the_training():
     for bad in (0, 10, 1.5, True):
         with pytest.raises(ValueError, match="evals_per_epoch"):
             train.fit(make_mlp(2, 2), ds.X_train, ds.y_train, epochs=1, batch_size=32, evals_per_epoch=bad)
+
+
+def _moons_run(epochs, resume=None, model=None, **kwargs):
+    ds = data.make_moons(n=400, noise=0.1, seed=0)
+    model = model or make_mlp(2, 2, width=16, depth=2, dropout=0.2, seed=0)
+    history = train.fit(model, ds.X_train, ds.y_train, ds.X_val, ds.y_val, epochs=epochs, lr=1e-2, batch_size=32,
+                        seed=0, device=torch.device("cpu"), resume=resume, **kwargs)
+    return model, history
+
+
+def test_resumed_fit_trains_exactly_like_one_longer_run():
+    # Catches a resume that rebuilds the optimizer (Adam's moments lost), restarts the scheduler,
+    # or reseeds the mini-batch order: each changes the weights after the first epoch.
+    schedule = lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=48)
+    _, whole = _moons_run(6, scheduler=schedule)
+    model, part = _moons_run(3, scheduler=schedule)
+    _, same = _moons_run(3, resume=part, model=model)
+    assert same is part and part.epochs == 6 and part.steps == whole.steps == 48
+    np.testing.assert_allclose(part.val_loss, whole.val_loss, rtol=1e-6)
+    np.testing.assert_allclose(part.step_lr, whole.step_lr, rtol=1e-12)
+    with pytest.raises(ValueError, match="resume"):
+        _moons_run(1, resume=train.History())
+
+
+def test_scheduler_per_batch_and_per_epoch_and_on_step():
+    # 240 training points, batch 32 -> 8 steps per epoch. A per-epoch StepLR(step_size=1, gamma=0.5)
+    # halves the rate after every 8 steps; stepped per batch it would halve after every step.
+    calls = []
+    halve = lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    _, per_epoch = _moons_run(2, scheduler=halve, scheduler_step="epoch", on_step=lambda s, v: calls.append((s, v)))
+    np.testing.assert_allclose(per_epoch.step_lr, [1e-2] * 8 + [5e-3] * 8)
+    _, per_batch = _moons_run(1, scheduler=halve)
+    np.testing.assert_allclose(per_batch.step_lr, [1e-2 * 0.5**k for k in range(8)])
+    assert [s for s, _ in calls] == list(range(1, 17)) and all(np.isfinite(v) and v > 0 for _, v in calls)
+    custom = lambda params: torch.optim.SGD(params, lr=0.123)
+    _, h = _moons_run(1, optimizer=custom)
+    assert h.step_lr == [0.123] * 8 and isinstance(h.optimizer, torch.optim.SGD)
+    with pytest.raises(ValueError, match="scheduler_step"):
+        _moons_run(1, scheduler_step="cycle")
+
+
+def test_model_seeds_leave_the_global_rng_alone():
+    # The old make_mlp(seed=...) called torch.manual_seed, silently resetting the caller's stream.
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    a = make_mlp(4, 2, seed=5)
+    b = make_cnn1d(channels=4, depth=1, seed=5)
+    assert torch.equal(torch.rand(3), expected)
+    torch.manual_seed(5)
+    reference = make_mlp(4, 2)           # the same weights as before the change, for the same seed
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), reference.parameters()))
+    assert not torch.equal(b.head.weight, make_cnn1d(channels=4, depth=1, seed=6).head.weight)
+    g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    m1, m2 = make_mlp(4, 2, generator=g1), make_mlp(4, 2, generator=g2)
+    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters()))
+    with pytest.raises(ValueError, match="seed or generator"):
+        make_mlp(4, 2, seed=1, generator=g1)

@@ -85,8 +85,13 @@ def train_config(config: Config, epochs: int = MAX_EPOCHS, seed: int = 0, data: 
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     data = data if data is not None else load_mnist1d()
     device = device if device is not None else get_device()
-    model = make_mlp(data.n_features, data.n_classes, width=config["width"], depth=config["depth"],
-                     dropout=config["dropout"], seed=seed)
+    # The table was built when make_mlp(seed=...) reseeded the global RNG and the dropout masks
+    # continued that stream; fit's rng_state reproduces exactly that order of random numbers.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = make_mlp(data.n_features, data.n_classes, width=config["width"], depth=config["depth"],
+                         dropout=config["dropout"])
+        dropout_stream = torch.get_rng_state()
     X_test = torch.as_tensor(data.X_test, dtype=torch.float32, device=device)
     y_test = torch.as_tensor(data.y_test, dtype=torch.long, device=device)
     test_loss, test_accuracy = [], []
@@ -99,7 +104,7 @@ def train_config(config: Config, epochs: int = MAX_EPOCHS, seed: int = 0, data: 
     history = fit(model, data.X_train, data.y_train, data.X_val, data.y_val, epochs=int(epochs),
                   lr=config["lr"], batch_size=config["batch_size"], weight_decay=config["weight_decay"],
                   optimizer="adam", seed=seed, device=device, evals_per_epoch=evals_per_epoch,
-                  on_epoch=on_epoch)
+                  on_epoch=on_epoch, rng_state=dropout_stream)
     out = history.as_dict()
     out.update(test_loss=test_loss, test_accuracy=test_accuracy)
     return {key: np.asarray(out[key], dtype=np.float64) for key in METRICS}
