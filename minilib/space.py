@@ -4,7 +4,8 @@ A search space is a dictionary of named *dimensions*. Each dimension knows how t
 
 1. draw random values (``sample``),
 2. enumerate a grid of values (``grid``),
-3. map a value to the unit interval and back (``to_unit`` / ``from_unit``).
+3. map a value to the unit interval and back (``to_unit`` / ``from_unit``),
+4. propose a nearby value (``neighbor``), which evolution uses to mutate a configuration.
 
 The unit-cube view is what model-based searchers need: a Gaussian process or a
 Parzen estimator works on numbers in [0, 1], and ``from_unit`` turns its proposal
@@ -26,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,14 +38,30 @@ import numpy as np
 Config = dict[str, Any]
 
 
-def _check_finite(kind: str, name: str, low: float, high: float) -> None:
+def config_key(config: Config) -> str:
+    """One hashable text per configuration (key order ignored): the book's only config encoding
+    for sets and dicts of configurations already seen."""
+    return json.dumps(config, sort_keys=True, default=repr)
+
+
+def _where(name: str | None) -> str:
+    return f"dimension {name!r}: " if name else ""
+
+
+def _check_finite(kind: str, name: str | None, low: float, high: float) -> None:
     for label, value in (("low", low), ("high", high)):
         if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
-            raise ValueError(f"dimension {name!r}: {kind} {label} must be a number, got {value!r}")
+            raise ValueError(f"{_where(name)}{kind} {label} must be a number, got {value!r}")
         if not math.isfinite(value):
-            raise ValueError(f"dimension {name!r}: {kind} {label} must be finite, got {value!r}")
+            raise ValueError(f"{_where(name)}{kind} {label} must be finite, got {value!r}")
     if low >= high:
-        raise ValueError(f"dimension {name!r}: {kind} low ({low!r}) must be smaller than high ({high!r})")
+        raise ValueError(f"{_where(name)}{kind} low ({low!r}) must be smaller than high ({high!r})")
+
+
+def _unit_neighbor(u: float, rng: np.random.Generator, scale: float) -> float:
+    """A Gaussian step of standard deviation ``scale`` in the unit interval, reflected at 0 and 1."""
+    x = abs(u + scale * rng.standard_normal()) % 2.0
+    return 2.0 - x if x > 1.0 else x
 
 
 @dataclass(frozen=True)
@@ -54,10 +72,14 @@ class Float:
     high: float
     log: bool = False
 
-    def check(self, name: str) -> None:
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self, name: str | None = None) -> None:
+        """Raise ``ValueError`` for an invalid definition (``name`` goes into the message)."""
         _check_finite("Float", name, self.low, self.high)
         if self.log and self.low <= 0:
-            raise ValueError(f"dimension {name!r}: Float with log=True needs low > 0, got low={self.low!r}")
+            raise ValueError(f"{_where(name)}Float with log=True needs low > 0, got low={self.low!r}")
 
     def _unit_bounds(self) -> tuple[float, float]:
         if self.log:
@@ -91,6 +113,10 @@ class Float:
     def size(self) -> float:
         return math.inf
 
+    def neighbor(self, value: Any, rng: np.random.Generator, scale: float = 0.1) -> float:
+        """A nearby value: a Gaussian step of ``scale`` of the range (on the log axis if ``log``)."""
+        return self.from_unit(_unit_neighbor(self.to_unit(value), rng, scale))
+
 
 @dataclass(frozen=True)
 class Int:
@@ -107,17 +133,21 @@ class Int:
     step: int = 1
     log: bool = False
 
-    def check(self, name: str) -> None:
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self, name: str | None = None) -> None:
+        """Raise ``ValueError`` for an invalid definition (``name`` goes into the message)."""
         for label, value in (("low", self.low), ("high", self.high), ("step", self.step)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ValueError(f"dimension {name!r}: Int {label} must be an integer, got {value!r}")
+                raise ValueError(f"{_where(name)}Int {label} must be an integer, got {value!r}")
         _check_finite("Int", name, self.low, self.high)
         if self.step <= 0:
-            raise ValueError(f"dimension {name!r}: Int step must be positive, got {self.step!r}")
+            raise ValueError(f"{_where(name)}Int step must be positive, got {self.step!r}")
         if self.log and self.low <= 0:
-            raise ValueError(f"dimension {name!r}: Int with log=True needs low >= 1, got low={self.low!r}")
+            raise ValueError(f"{_where(name)}Int with log=True needs low >= 1, got low={self.low!r}")
         if self.log and self.step != 1:
-            raise ValueError(f"dimension {name!r}: Int with log=True needs step=1, got step={self.step!r}")
+            raise ValueError(f"{_where(name)}Int with log=True needs step=1, got step={self.step!r}")
 
     def values(self) -> list[int]:
         return list(range(int(self.low), int(self.high) + 1, int(self.step)))
@@ -125,17 +155,27 @@ class Int:
     def _n(self) -> int:
         return (int(self.high) - int(self.low)) // int(self.step) + 1
 
+    def log_bounds(self) -> tuple[float, float]:
+        """The log axis of a ``log=True`` integer: [log(low - 0.5), log(high + 0.5)]."""
+        return math.log(self.low - 0.5), math.log(self.high + 0.5)
+
+    def round(self, x: Any) -> Any:
+        """Snap real values (a number or an array) to the nearest valid integers of this dimension."""
+        index = np.round((np.asarray(x, dtype=float) - self.low) / self.step)
+        snapped = np.clip(self.low + index * self.step, self.low, self.high - (self.high - self.low) % self.step)
+        return int(snapped) if np.ndim(snapped) == 0 else snapped.astype(int)
+
     def from_unit(self, u: float) -> int:
         u = float(np.clip(u, 0.0, 1.0))
         if self.log:
-            a, b = math.log(self.low - 0.5), math.log(self.high + 0.5)
-            return int(min(max(round(math.exp(a + u * (b - a))), self.low), self.high))
+            a, b = self.log_bounds()
+            return self.round(math.exp(a + u * (b - a)))
         index = min(int(u * self._n()), self._n() - 1)
         return int(self.low) + index * int(self.step)
 
     def to_unit(self, value: Any) -> float:
         if self.log:
-            a, b = math.log(self.low - 0.5), math.log(self.high + 0.5)
+            a, b = self.log_bounds()
             return (math.log(value) - a) / (b - a)
         index = (int(value) - int(self.low)) // int(self.step)
         return (index + 0.5) / self._n()
@@ -144,12 +184,7 @@ class Int:
         if k >= self._n():
             return self.values()
         points = Float(self.low, self.high, log=self.log).grid(k)
-        snapped = sorted({self._snap(p) for p in points})
-        return snapped
-
-    def _snap(self, x: float) -> int:
-        index = round((x - self.low) / self.step)
-        return int(min(max(self.low + index * self.step, self.low), self.high))
+        return sorted({self.round(p) for p in points})
 
     def contains(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -159,6 +194,17 @@ class Int:
     def size(self) -> float:
         return self._n()
 
+    def neighbor(self, value: Any, rng: np.random.Generator, scale: float = 0.1) -> int:
+        """A nearby, different integer (when there is one): a Gaussian step of ``scale`` of the
+        range on the unit axis; a step that rounds back to ``value`` moves one grid point instead."""
+        if self._n() == 1:
+            return int(value)
+        new = self.from_unit(_unit_neighbor(self.to_unit(value), rng, scale))
+        if new == value:
+            direction = rng.choice([-1, 1]) if self.low < value < self.high else (1 if value == self.low else -1)
+            new = int(value) + int(direction) * int(self.step)
+        return int(new)
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -166,15 +212,21 @@ class Choice:
 
     options: Sequence[Any]
 
-    def check(self, name: str) -> None:
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self, name: str | None = None) -> None:
+        """Raise ``ValueError`` for an invalid definition (``name`` goes into the message)."""
         if isinstance(self.options, (str, bytes)) or not isinstance(self.options, Sequence):
-            raise ValueError(f"dimension {name!r}: Choice options must be a list, got {self.options!r}")
+            raise ValueError(f"{_where(name)}Choice options must be a list, got {self.options!r}")
         if len(self.options) == 0:
-            raise ValueError(f"dimension {name!r}: Choice needs at least one option")
+            raise ValueError(f"{_where(name)}Choice needs at least one option")
         for i, a in enumerate(self.options):
+            if isinstance(a, float) and math.isnan(a):
+                raise ValueError(f"{_where(name)}Choice option NaN can never be matched (NaN != NaN)")
             for b in self.options[:i]:
                 if type(a) is type(b) and a == b:
-                    raise ValueError(f"dimension {name!r}: Choice option {a!r} appears twice")
+                    raise ValueError(f"{_where(name)}Choice option {a!r} appears twice")
 
     def index(self, value: Any) -> int:
         for i, option in enumerate(self.options):
@@ -201,6 +253,11 @@ class Choice:
 
     def size(self) -> float:
         return len(self.options)
+
+    def neighbor(self, value: Any, rng: np.random.Generator) -> Any:
+        """A different option, uniformly (options have no order): Real et al.'s mutation."""
+        others = [option for i, option in enumerate(self.options) if i != self.index(value)]
+        return others[int(rng.integers(len(others)))] if others else value
 
 
 Dimension = Float | Int | Choice
@@ -290,6 +347,18 @@ class Space:
                 raise ValueError(f"dimension {name!r}: points per dimension must be an integer >= 1, got {k!r}")
             per_dim[name] = dim.grid(k)
         return [dict(zip(per_dim, values)) for values in itertools.product(*per_dim.values())]
+
+    def mutate(self, config: Config, rng: np.random.Generator) -> Config:
+        """A copy of ``config`` with one dimension, chosen uniformly among those that have more than
+        one value, moved to a neighbouring value (``dimension.neighbor``): the mutation of
+        regularized evolution (Real et al. 2019), which then works on any ``Space``."""
+        self.validate(config)
+        movable = [name for name, dim in self.dimensions.items() if dim.size() > 1]
+        child = dict(config)
+        if movable:
+            name = movable[int(rng.integers(len(movable)))]
+            child[name] = self.dimensions[name].neighbor(config[name], rng)
+        return child
 
     def to_unit(self, config: Config) -> np.ndarray:
         """Map a config to a point of the unit cube [0, 1]^d (one coordinate per dimension)."""

@@ -17,28 +17,45 @@ def make_space():
     })
 
 
+@pytest.mark.parametrize("build, message", [
+    (lambda: Float(1.0, 0.0), "low .* must be smaller than high"),
+    (lambda: Float(1.0, 1.0), "must be smaller"),
+    (lambda: Float(float("nan"), 1.0), "finite"),
+    (lambda: Float(0.0, float("inf")), "finite"),
+    (lambda: Float(0.0, 1.0, log=True), "log=True needs low > 0"),
+    (lambda: Float(-1.0, 1.0, log=True), "log=True"),
+    (lambda: Int(5, 1), "smaller"),
+    (lambda: Int(0, 10, step=0), "step must be positive"),
+    (lambda: Int(0, 10, step=-2), "step must be positive"),
+    (lambda: Int(0, 10, log=True), "log=True needs low >= 1"),
+    (lambda: Int(1, 10, step=2, log=True), "step=1"),
+    (lambda: Int(0.5, 10), "integer"),
+    (lambda: Choice([]), "at least one option"),
+    (lambda: Choice(["a", "b", "a"]), "'a' appears twice"),
+    (lambda: Choice("abc"), "must be a list"),
+    (lambda: Choice([1.0, float("nan")]), "NaN"),
+])
+def test_invalid_dimensions_raise_when_built(build, message):
+    # Optuna and scikit-optimize refuse a bad dimension at once; a Space-only check let
+    # Float(1.0, 0.0) live (and sample garbage) until it was put into a Space.
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
 @pytest.mark.parametrize("dims, message", [
-    ({"x": Float(1.0, 0.0)}, "'x'.*low .* must be smaller than high"),
-    ({"x": Float(1.0, 1.0)}, "'x'.*must be smaller"),
-    ({"x": Float(float("nan"), 1.0)}, "'x'.*finite"),
-    ({"x": Float(0.0, float("inf"))}, "'x'.*finite"),
-    ({"x": Float(0.0, 1.0, log=True)}, "'x'.*log=True needs low > 0"),
-    ({"x": Float(-1.0, 1.0, log=True)}, "'x'.*log=True"),
-    ({"n": Int(5, 1)}, "'n'.*smaller"),
-    ({"n": Int(0, 10, step=0)}, "'n'.*step must be positive"),
-    ({"n": Int(0, 10, step=-2)}, "'n'.*step must be positive"),
-    ({"n": Int(0, 10, log=True)}, "'n'.*log=True needs low >= 1"),
-    ({"n": Int(1, 10, step=2, log=True)}, "'n'.*step=1"),
-    ({"n": Int(0.5, 10)}, "'n'.*integer"),
-    ({"c": Choice([])}, "'c'.*at least one option"),
-    ({"c": Choice(["a", "b", "a"])}, "'c'.*'a' appears twice"),
-    ({"c": Choice("abc")}, "'c'.*must be a list"),
     ({"z": [1, 2, 3]}, "'z'.*expected Float, Int or Choice"),
     ({}, "non-empty"),
 ])
 def test_invalid_definitions_name_the_dimension(dims, message):
     with pytest.raises(ValueError, match=message):
         Space(dims)
+
+
+def test_space_names_a_dimension_that_went_bad_after_it_was_built():
+    dim = Float(0.0, 1.0)
+    object.__setattr__(dim, "low", 2.0)      # frozen dataclasses can still be forced
+    with pytest.raises(ValueError, match="dimension 'x': Float low"):
+        Space({"x": dim})
 
 
 def test_choice_distinguishes_types():
@@ -154,3 +171,47 @@ def test_validate_rejects_unknown_missing_and_out_of_range():
         space.validate({**good, "act": "swish"})
     with pytest.raises(ValueError, match="'depth'"):
         space.validate({**good, "depth": 2.0})
+
+
+def test_neighbors_stay_valid_move_and_stay_close():
+    # Catches a neighbour that returns the same value, leaves the dimension, or jumps anywhere
+    # (a fresh sample is not a mutation: its mean distance would be about 1/3 of the range).
+    rng = np.random.default_rng(0)
+    f, i, c = Float(0.0, 10.0), Int(1, 1024, log=True), Choice(["a", "b", "c"])
+    steps = [f.neighbor(5.0, rng) for _ in range(2000)]
+    assert all(f.contains(v) for v in steps) and 0.7 < np.std(steps) < 1.3      # scale 0.1 of the range
+    ints = [i.neighbor(32, rng) for _ in range(500)]
+    assert all(i.contains(v) and v != 32 for v in ints)
+    assert 10 < np.median(ints) < 100                                           # a step on the log axis
+    assert all(Int(0, 3).neighbor(0, rng) in (1, 2, 3) for _ in range(50))
+    assert Int(0, 10, step=5).neighbor(10, rng) in (0, 5)
+    others = [c.neighbor("b", rng) for _ in range(300)]
+    assert set(others) == {"a", "c"} and abs(others.count("a") - 150) < 40      # uniform over the others
+    assert Choice(["only"]).neighbor("only", rng) == "only"
+
+
+def test_mutate_changes_exactly_one_dimension_and_is_seeded():
+    space = make_space()
+    parent = space.sample(1, seed=0)[0]
+    changed = []
+    for seed in range(300):
+        child = space.mutate(parent, np.random.default_rng(seed))
+        space.validate(child)
+        diff = [k for k in parent if child[k] != parent[k]]
+        assert len(diff) == 1               # Real et al.: one edge / one hyperparameter per mutation
+        changed += diff
+    assert set(changed) == set(space.names)  # every dimension can be the one that mutates
+    assert space.mutate(parent, np.random.default_rng(5)) == space.mutate(parent, np.random.default_rng(5))
+    fixed = Space({"a": Choice(["x"]), "b": Choice([1, 2])})
+    assert all(fixed.mutate({"a": "x", "b": 1}, np.random.default_rng(s))["b"] == 2 for s in range(10))
+    with pytest.raises(ValueError):
+        space.mutate({"lr": 1.0}, np.random.default_rng(0))
+
+
+def test_int_round_and_config_key():
+    from minilib.space import config_key
+    assert Int(0, 10, step=3).round(10) == 9            # 10 is not on the grid 0, 3, 6, 9
+    np.testing.assert_array_equal(Int(1, 5).round(np.array([-3.0, 2.4, 2.6, 99.0])), [1, 2, 3, 5])
+    assert type(Int(1, 5).round(2.2)) is int
+    assert config_key({"a": 1, "b": "x"}) == config_key({"b": "x", "a": 1})
+    assert config_key({"a": 1}) != config_key({"a": 1.5})
