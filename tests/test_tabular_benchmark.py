@@ -110,26 +110,88 @@ def test_trajectory_follows_the_largest_budget(bench):
                                [np.nan, expected[0], expected[1], expected[3]])
 
 
-@pytest.mark.parametrize("row", [0, 777, 2015])
-def test_retraining_reproduces_the_stored_curves(bench, row):
-    """Same config, same seed, one CPU thread: the first epochs of the stored curves come back."""
-    config, epochs = all_configs(SPACE)[row], 3
-    points = epochs * EVALS_PER_EPOCH
+# --- retraining reproduces the table, on any x86-64 CPU ------------------------------------------
+# The table was built on one CPU; another CPU runs other float kernels (AVX2 vs AVX-512), so sums are
+# rounded differently in the last bit. Measured on an AVX-512 Xeon against the stored (AVX2-built)
+# table, 40 random rows x 27 epochs (datasets/README.md): rows with lr <= 3e-3 stay within the float16
+# storage precision for 3 epochs (and end within 0.007 accuracy), but rows with lr >= 1e-2 amplify the
+# difference: their curves leave the stored ones after 7 to 49 thirds of an epoch, by up to 0.09
+# accuracy, about as far as another training seed. Hence two kinds of checks:
+#   * stable rows: every point of 3 epochs to float16 precision (rtol 1e-3, one flipped prediction);
+#   * an unstable row (lr = 0.1): the first third of an epoch tightly (no divergence was ever seen there),
+#     the rest only on average (mean |accuracy difference| <= 0.05, mean relative loss difference <= 0.1).
+#     Forcing PyTorch's kernels with ATEN_CPU_CAPABILITY=default/avx2/avx512 on one machine (three
+#     "CPUs") gave 0.005-0.023 and 0.008-0.026 for rows 2015 and 1705: a 2-4x margin.
+# Both checks can fail: a wrong seed and a wrong configuration are refused by the same functions.
+
+STABLE_ROWS = [0, 777, 1076]     # lr 1e-4, 1e-3, 3e-3
+UNSTABLE_ROW = 2015              # lr 0.1, width 128, depth 3, dropout 0.5, batch 256, wd 1e-2
+
+
+def _retrain(config, epochs, seed):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        data = load_mnist1d()
-        runs = [train_config(config, epochs, seed=seed, data=data, device=torch.device("cpu"),
-                             evals_per_epoch=EVALS_PER_EPOCH) for seed in TRAIN_SEEDS]
+        return train_config(config, epochs, seed=seed, data=load_mnist1d(), device=torch.device("cpu"),
+                            evals_per_epoch=EVALS_PER_EPOCH)
     finally:
         torch.set_num_threads(threads)
-    for seed, again in zip(range(len(TRAIN_SEEDS)), runs):
-        for m in ("val_loss", "test_loss", "train_loss"):   # stored as float16: 3 significant digits
-            np.testing.assert_allclose(again[m], bench.tables[m][row, seed, :points], rtol=1e-3)
-        for m in ("val_accuracy", "test_accuracy"):          # at most one of 1000 predictions may flip
-            np.testing.assert_allclose(again[m], bench.tables[m][row, seed, :points], atol=1.5e-3)
-    # the oracle can fail: the other training seed is far outside the tolerance
-    assert np.abs(runs[0]["val_loss"] - bench.tables["val_loss"][row, 1, :points]).max() > 1e-2
+
+
+def _tight_mismatches(again, bench, row, seed, points):
+    """The metrics whose first ``points`` records differ from the table by more than float16 storage."""
+    bad = []
+    for m in ("val_loss", "test_loss", "train_loss"):   # stored as float16: 3 significant digits
+        if not np.allclose(again[m][:points], bench.tables[m][row, seed, :points], rtol=1e-3, atol=0):
+            bad.append(m)
+    for m in ("val_accuracy", "test_accuracy"):          # at most one of 1000 predictions may flip
+        if not np.allclose(again[m][:points], bench.tables[m][row, seed, :points], rtol=0, atol=1.5e-3):
+            bad.append(m)
+    return bad
+
+
+def _statistical_mismatches(again, bench, row, seed):
+    """The metrics whose whole curve differs from the table by more than another CPU was seen to cause."""
+    n = len(again["val_loss"])
+    bad = []
+    for m in ("val_accuracy", "test_accuracy"):
+        if np.mean(np.abs(again[m] - bench.tables[m][row, seed, :n])) > 0.05:
+            bad.append(m)
+    for m in ("val_loss", "test_loss"):
+        stored = bench.tables[m][row, seed, :n]
+        if np.mean(np.abs(again[m] - stored) / stored) > 0.1:
+            bad.append(m)
+    return bad
+
+
+@pytest.mark.parametrize("row", STABLE_ROWS)
+def test_stable_rows_reproduce_the_stored_curves(bench, row):
+    config = all_configs(SPACE)[row]
+    assert config["lr"] <= 3e-3
+    for seed, train_seed in enumerate(TRAIN_SEEDS):
+        again = _retrain(config, 3, train_seed)
+        assert _tight_mismatches(again, bench, row, seed, 3 * EVALS_PER_EPOCH) == []
+    # the check can fail: the curve of the other training seed is refused
+    assert _tight_mismatches(again, bench, row, 0, 3 * EVALS_PER_EPOCH) != []
+
+
+def test_unstable_row_reproduces_its_start_exactly_and_the_rest_on_average(bench):
+    config = all_configs(SPACE)[UNSTABLE_ROW]
+    assert config["lr"] == 0.1
+    again = _retrain(config, 3, TRAIN_SEEDS[0])
+    assert _tight_mismatches(again, bench, UNSTABLE_ROW, 0, 1) == []
+    assert _statistical_mismatches(again, bench, UNSTABLE_ROW, 0) == []
+
+
+def test_the_reproduction_checks_refuse_a_wrong_seed_or_configuration(bench):
+    # Without these, a check loose enough to pass on any CPU might pass for anything.
+    config = all_configs(SPACE)[UNSTABLE_ROW]
+    wrong_seed = _retrain(config, 3, TRAIN_SEEDS[0] + 1000)
+    assert _tight_mismatches(wrong_seed, bench, UNSTABLE_ROW, 0, 1) != []
+    other_lr = next(r for r, c in enumerate(all_configs(SPACE)) if c == {**config, "lr": 0.03})
+    wrong_config = _retrain(all_configs(SPACE)[other_lr], 3, TRAIN_SEEDS[0])
+    assert _tight_mismatches(wrong_config, bench, UNSTABLE_ROW, 0, 1) != []
+    assert _statistical_mismatches(wrong_config, bench, UNSTABLE_ROW, 0) != []
 
 
 def test_grid_in_file_matches_space():
