@@ -155,6 +155,15 @@ class Int:
     def _n(self) -> int:
         return (int(self.high) - int(self.low)) // int(self.step) + 1
 
+    def probabilities(self) -> np.ndarray:
+        """P(value) for each of ``values()`` under ``sample``: equal shares, or with ``log=True`` each
+        integer's share of the log axis, (log(v + 0.5) - log(v - 0.5)) / (b - a)."""
+        if not self.log:
+            return np.full(self._n(), 1.0 / self._n())
+        a, b = self.log_bounds()
+        v = np.asarray(self.values(), dtype=float)
+        return (np.log(v + 0.5) - np.log(v - 0.5)) / (b - a)
+
     def log_bounds(self) -> tuple[float, float]:
         """The log axis of a ``log=True`` integer: [log(low - 0.5), log(high + 0.5)]."""
         return math.log(self.low - 0.5), math.log(self.high + 0.5)
@@ -253,6 +262,13 @@ class Choice:
 
     def size(self) -> float:
         return len(self.options)
+
+    def values(self) -> list[Any]:
+        return list(self.options)
+
+    def probabilities(self) -> np.ndarray:
+        """P(option) under ``sample``: equal shares."""
+        return np.full(len(self.options), 1.0 / len(self.options))
 
     def neighbor(self, value: Any, rng: np.random.Generator) -> Any:
         """A different option, uniformly (options have no order): Real et al.'s mutation."""

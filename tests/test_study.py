@@ -137,6 +137,31 @@ def test_random_search_in_a_small_discrete_space_never_repeats():
     assert len(configs) == 18 == len(set(configs))  # the whole space, then it stops
 
 
+def test_random_search_without_replacement_keeps_log_uniform_integers():
+    # The old sampler permuted grid indices uniformly: Int(1, 1024, log=True) drew a median near 527.
+    space = Space({"width": Int(1, 1024, log=True), "act": Choice(["relu", "tanh"])})
+    first = [RandomSearch(space, seed=s).ask().config["width"] for s in range(1000)]
+    assert 15 < np.median(first) < 35             # log-uniform on [0.5, 1024.5]: median sqrt(0.5*1024.5) = 23
+    search = RandomSearch(space, seed=0)
+    widths = [search.ask().config["width"] for _ in range(200)]
+    # without replacement the small widths run out, so 200 draws of 2048 drift up (30 seeds: medians
+    # 102-161), but stay far below the uniform grid's 512
+    assert np.median(widths) < 250
+    assert len(set(zip(widths, [t.config["act"] for t in search.trials]))) == 200   # still no repeats
+
+
+def test_random_search_first_draw_follows_the_dimension_distributions():
+    # Over many seeds, the first configuration must have the law of space.sample: P(width=v) is v's
+    # share of the log axis (1: 0.29, 2: 0.24, 3..8: the rest), the choice is uniform.
+    space = Space({"width": Int(1, 8, log=True), "act": Choice(["a", "b"])})
+    first = [RandomSearch(space, seed=s).ask().config for s in range(4000)]
+    p = space["width"].probabilities()
+    observed = np.array([sum(c["width"] == v for c in first) for v in range(1, 9)]) / len(first)
+    np.testing.assert_allclose(observed, p, atol=0.025)   # 4000 draws: standard error <= 0.008
+    assert abs(sum(c["act"] == "a" for c in first) / len(first) - 0.5) < 0.03
+    np.testing.assert_allclose(p.sum(), 1.0)
+
+
 def test_random_search_in_a_mixed_space_uses_all_values():
     space = Space({"x": Float(0, 1), "c": Choice(["a", "b"])})
     configs = [t.config for t in minimize(lambda c: 0.0, space, n_trials=50, seed=0, progress=False).trials]

@@ -9,9 +9,11 @@ every hyperparameter in every trial. P(at least one of n trials lands in the top
 
 from __future__ import annotations
 
-import json
+from functools import reduce
 
-from minilib.space import Space
+import numpy as np
+
+from minilib.space import Space, config_key
 from minilib.study import Searcher, Trial
 
 #: a fully discrete space up to this size is sampled without replacement by index
@@ -23,7 +25,12 @@ class RandomSearch(Searcher):
 
     In a space of integers and choices only, configurations are drawn *without
     replacement*, as scikit-learn's ``ParameterSampler`` does: no point is evaluated
-    twice, and after ``space.size()`` trials the search is finished.
+    twice, and after ``space.size()`` trials the search is finished. Each draw is
+    proportional to the configuration's probability under ``space.sample`` (the product of
+    its values' probabilities, so ``Int(1, 1024, log=True)`` keeps its log-uniform law) among
+    the configurations not drawn yet: a weighted random order of the whole grid, made with
+    the Gumbel-top-k trick (sorting log p + Gumbel noise draws without replacement in
+    proportion to p; Vieira 2014, Kool et al. 2019).
     """
 
     def __init__(self, space: Space, seed: int | None = None):
@@ -32,8 +39,11 @@ class RandomSearch(Searcher):
         self._seen: set[str] = set()
         size = space.size()
         if space.is_discrete() and size <= _ENUMERATE_LIMIT:
-            self._order = self.rng.permutation(int(size))
-            self._values = [dim.grid(int(dim.size())) for dim in space.dimensions.values()]
+            dims = list(space.dimensions.values())
+            self._values = [dim.values() for dim in dims]
+            weights = reduce(np.multiply.outer, [dim.probabilities() for dim in dims]).ravel()  # last fastest
+            keys = np.log(weights) + self.rng.gumbel(size=weights.size)
+            self._order = np.argsort(-keys, kind="stable")
 
     def ask(self) -> Trial | None:
         if self._order is not None:
@@ -45,7 +55,7 @@ class RandomSearch(Searcher):
             config = self.space.sample(1, rng=self.rng)[0]
             if not self.space.is_discrete():
                 return self._new_trial(config)
-            key = json.dumps(config, sort_keys=True, default=repr)
+            key = config_key(config)
             if key not in self._seen:  # a repeat is only possible in a huge discrete space
                 self._seen.add(key)
                 return self._new_trial(config)
