@@ -10,9 +10,12 @@ Any loop can drive it: the ``minimize`` function below, a notebook cell, a pool 
 worker processes. Searchers always *minimise*; ``maximize`` negates the objective for
 them and records the values you returned.
 
+An objective returns a number, or a dict ``{"value": v, **extras}`` whose extras (test
+accuracy, parameter count, validation predictions) are kept on ``trial.user_attrs``.
 ``minimize`` adds what a long-running search needs: failed trials (an exception or a
 NaN/inf value) are recorded and the search goes on; ``journal=path`` appends each
-finished trial to a JSON-lines file, and running the same call again resumes from it.
+finished trial to a JSON-lines file (``minilib.journal``), and running the same call
+again resumes from it. What it prints comes from ``minilib.report``.
 
 Chapter 01 ("Grid and random search") walks through this module.
 """
@@ -20,6 +23,7 @@ Chapter 01 ("Grid and random search") walks through this module.
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import math
 import os
@@ -32,9 +36,12 @@ from typing import Any
 
 import numpy as np
 
+from minilib.journal import JOURNAL_VERSION, Journal, json_config, to_jsonable
+from minilib.report import progress_bar, report, trial_summary
 from minilib.space import Config, Space
 
-JOURNAL_VERSION = 1
+__all__ = ["JOURNAL_VERSION", "Searcher", "Study", "Trial", "evaluate_trial", "make_searcher", "maximize",
+           "minimize", "trial_summary"]
 
 
 @dataclass
@@ -42,7 +49,8 @@ class Trial:
     """One evaluation of one configuration (at one budget, for multi-fidelity searchers).
 
     ``status`` is ``"pending"`` until the result is told, then ``"ok"`` or ``"failed"``.
-    ``meta`` holds what a searcher wants to remember about the trial (a bracket, a rung).
+    ``meta`` holds what a searcher wants to remember about the trial (a bracket, a rung);
+    ``user_attrs`` what the objective returned besides the value (Optuna's user attributes).
     """
 
     number: int
@@ -53,6 +61,7 @@ class Trial:
     error: str | None = None
     duration: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    user_attrs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -175,11 +184,22 @@ class Study:
         return np.array([t.value if t.ok else np.nan for t in self.trials], dtype=float)
 
     def best_so_far(self) -> np.ndarray:
-        """The any-time curve: best value after each trial (NaN until the first success)."""
-        best, curve = math.nan, []
+        """The any-time curve: after each trial, the value of the trial that ``best_trial`` would
+        return if the search stopped there (NaN until the first success).
+
+        Both use one rule: the best value among the successful trials at the largest budget that has
+        a success so far. In a multi-fidelity search the curve can therefore go *up* when the first
+        trial at a larger budget arrives: a lucky value after one epoch is not the answer of the search,
+        so it never shows on the curve once a longer training exists. Without budgets it is the
+        running minimum (maximum)."""
+        curve, top, best = [], None, math.nan
         for trial in self.trials:
-            if trial.ok and (math.isnan(best) or self._better(trial.value, best)):
-                best = trial.value
+            if trial.ok:
+                budget = -math.inf if trial.budget is None else trial.budget
+                if top is None or budget > top:
+                    top, best = budget, trial.value
+                elif budget == top and self._better(trial.value, best):
+                    best = trial.value
             curve.append(best)
         return np.array(curve)
 
@@ -188,8 +208,9 @@ class Study:
         return [t.to_dict() for t in self.trials]
 
     def to_json(self, path: str | os.PathLike) -> None:
+        """Every trial, extras included (numpy arrays are written as lists)."""
         payload = {"direction": self.direction, "trials": self.to_dicts()}
-        Path(path).write_text(json.dumps(payload, indent=1))
+        Path(path).write_text(json.dumps(payload, indent=1, default=to_jsonable))
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> Study:
@@ -197,111 +218,72 @@ class Study:
         return cls([Trial(**t) for t in payload["trials"]], direction=payload["direction"])
 
     def to_csv(self, path: str | os.PathLike) -> None:
-        """One row per trial; each hyperparameter gets its own column."""
+        """One row per trial; each hyperparameter gets its own column, and so does each extra
+        whose values are numbers or strings (``user_attrs.NAME``); arrays stay in ``to_json``."""
         names: list[str] = []
+        extras: list[str] = []
         for trial in self.trials:
             names += [k for k in trial.config if k not in names]
-        columns = ["number", *names, "budget", "value", "status", "duration", "error"]
+            extras += [k for k, v in trial.user_attrs.items() if _is_scalar(v) and k not in extras]
+        columns = ["number", *names, "budget", "value", "status", "duration", "error",
+                   *(f"user_attrs.{k}" for k in extras)]
         with open(path, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(columns)
             for t in self.trials:
                 writer.writerow([t.number, *(t.config.get(k, "") for k in names), t.budget, t.value,
-                                 t.status, t.duration, t.error or ""])
+                                 t.status, t.duration, t.error or "",
+                                 *(_cell(t.user_attrs.get(k, "")) for k in extras)])
 
 
-# --- the journal: resumable searches ------------------------------------------------
-
-def _json_config(config: Config) -> Config:
-    try:
-        return json.loads(json.dumps(config))
-    except TypeError as exc:
-        raise TypeError(f"journal needs JSON-serialisable configs; {config!r} is not ({exc})") from None
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (int, float, str, bool, np.number))
 
 
-def _read_journal(path: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """Read a journal; a last line cut off by a crash is ignored."""
-    if not path.exists():
-        return None, []
-    lines = path.read_text().splitlines()
-    records = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
-                break  # a partly written last line: the trial is evaluated again
-            raise ValueError(f"journal {path} is corrupted at line {i + 1}") from None
-    if not records:
-        return None, []
-    header, trials = records[0], records[1:]
-    if header.get("journal") != "minilib":
-        raise ValueError(f"{path} is not a minilib journal (first line: {lines[0][:80]!r})")
-    return header, trials
-
-
-class _Journal:
-    def __init__(self, path: str | os.PathLike, header: dict[str, Any]):
-        self.path = Path(path)
-        old_header, self.records = _read_journal(self.path)
-        if old_header is not None:
-            for key in ("searcher", "direction"):
-                if old_header.get(key) != header.get(key):
-                    raise ValueError(
-                        f"journal {self.path} was written by a search with {key}={old_header.get(key)!r}, "
-                        f"this one has {key}={header.get(key)!r}; use another journal file")
-            self.header = old_header
-        else:
-            self.header = header
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(header) + "\n")
-        self._rewrite()  # drops a torn last line, so that appends start on a fresh line
-
-    def set_seed(self, seed: int) -> None:
-        self.header["seed"] = seed
-        self._rewrite()
-
-    def _rewrite(self) -> None:
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in [self.header, *self.records]))
-
-    def append(self, trial: Trial) -> None:
-        record = trial.to_dict()
-        record["config"] = _json_config(trial.config)
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def _journal_seed(log: _Journal, seed: int | None, by_name: bool) -> int | None:
-    """The seed a journaled search runs with: a resumed search must replay the recorded one."""
-    recorded = log.header["seed"]
-    if seed is None and by_name:
-        if recorded is None:  # a new journal: draw a seed and record it, so that a resume can replay it
-            recorded = int(np.random.default_rng().integers(2**31))
-            log.set_seed(recorded)
-        return recorded
-    if recorded != seed:
-        raise ValueError(f"journal {log.path} was written with seed={recorded!r}, this search has seed={seed!r}; "
-                         "pass the same seed (or none) or use another journal file")
-    return seed
+def _cell(value: Any) -> Any:
+    return value if _is_scalar(value) else ""
 
 
 # --- the loop ---------------------------------------------------------------------
 
-def make_searcher(searcher: str | Searcher, space: Space, seed: int | None) -> Searcher:
-    """Turn a searcher name (``"random"``, ``"grid"``, …) into a searcher object."""
+def make_searcher(searcher: str | Searcher, space: Space, seed: int | None,
+                  options: dict[str, Any] | None = None) -> Searcher:
+    """Turn a searcher name (``"random"``, ``"hyperband"``, …) and its ``options`` (keyword
+    arguments of its class, e.g. ``{"max_budget": 81}``) into a searcher object."""
     if isinstance(searcher, Searcher):
         if searcher.space.dimensions != space.dimensions:
             raise ValueError("the searcher was built for another Space than the one passed")
+        if options:
+            raise ValueError("searcher_options apply to a searcher given by name; this one is already built")
         return searcher
     from minilib.hpo import SEARCHERS  # imported here: minilib.hpo imports this module
 
     if searcher not in SEARCHERS:
         raise ValueError(f"unknown searcher {searcher!r}; choose one of {sorted(SEARCHERS)} or pass a Searcher")
-    return SEARCHERS[searcher](space, seed=seed)
+    try:
+        return SEARCHERS[searcher](space, seed=seed, **(options or {}))
+    except TypeError as exc:
+        raise TypeError(f"searcher {searcher!r} does not take these searcher_options {options!r}: {exc}") from None
+
+
+def check_objective(objective: Callable[..., Any], searcher: Searcher) -> None:
+    """Raise a clear ``TypeError`` before the first trial if ``objective`` cannot be called the way
+    ``searcher`` will call it: ``objective(config)``, or ``objective(config, budget)`` for a
+    multi-fidelity searcher. (Otherwise every trial would fail with the same ``TypeError``.)"""
+    if not callable(objective):
+        raise TypeError("objective must be callable: objective(config) or objective(config, budget)")
+    try:
+        signature = inspect.signature(objective)
+    except (TypeError, ValueError):
+        return  # some built-ins have no signature: let the first call tell
+    wanted = "objective(config, budget)" if searcher.multi_fidelity else "objective(config)"
+    try:
+        signature.bind(*([None] * (2 if searcher.multi_fidelity else 1)))
+    except TypeError:
+        name = getattr(objective, "__name__", type(objective).__name__)
+        raise TypeError(f"{type(searcher).__name__} calls {wanted}, but {name}{signature} cannot be called so"
+                        + (" (a multi-fidelity searcher passes the budget as the second argument)"
+                           if searcher.multi_fidelity else "")) from None
 
 
 def _call(objective: Callable[..., Any], trial: Trial) -> Any:
@@ -310,14 +292,26 @@ def _call(objective: Callable[..., Any], trial: Trial) -> Any:
     return objective(trial.config, trial.budget)
 
 
+def _split_result(raw: Any) -> tuple[Any, dict[str, Any]]:
+    """A number, or a dict ``{"value": v, **extras}``: return ``(v, extras)``."""
+    if not isinstance(raw, dict):
+        return raw, {}
+    if "value" not in raw:
+        raise ValueError(f"an objective that returns a dict must put its result under 'value'; got keys {list(raw)}")
+    extras = {key: item for key, item in raw.items() if key != "value"}
+    return raw["value"], extras
+
+
 def evaluate_trial(objective: Callable[..., Any], trial: Trial, sign: float = 1.0) -> tuple[float | None, str | None]:
     """Run ``objective`` on ``trial``; return ``(value, error)``, never raising an ``Exception``.
 
-    ``KeyboardInterrupt`` (Ctrl-C) and ``SystemExit`` are not caught: they stop the search.
+    The objective's extras (a dict result) go to ``trial.user_attrs``, its run time to
+    ``trial.duration``. ``KeyboardInterrupt`` (Ctrl-C) and ``SystemExit`` are not caught: they stop
+    the search.
     """
     start = time.perf_counter()
     try:
-        raw = _call(objective, trial)
+        raw, trial.user_attrs = _split_result(_call(objective, trial))
         value, error = _finite_or_none(raw), None
         if value is None:
             error = f"objective returned a non-finite or non-numeric value: {raw!r}"
@@ -328,7 +322,8 @@ def evaluate_trial(objective: Callable[..., Any], trial: Trial, sign: float = 1.
 
 
 def _optimize(objective: Callable[..., Any], space: Space, searcher: str | Searcher, n_trials: int,
-              seed: int | None, journal: str | os.PathLike | None, progress: bool, direction: str) -> Study:
+              seed: int | None, journal: str | os.PathLike | None, progress: bool, direction: str,
+              searcher_options: dict[str, Any] | None = None) -> Study:
     if not isinstance(n_trials, int) or n_trials < 1:
         raise ValueError(f"n_trials must be a positive integer, got {n_trials!r}")
     if not callable(objective):
@@ -338,13 +333,14 @@ def _optimize(objective: Callable[..., Any], space: Space, searcher: str | Searc
 
     log = None
     if journal is not None:
-        log = _Journal(journal, {"journal": "minilib", "version": JOURNAL_VERSION, "searcher": name,
-                                 "direction": direction, "seed": seed})
-        seed = _journal_seed(log, seed, by_name=isinstance(searcher, str))
-    search = make_searcher(searcher, space, seed)
+        log = Journal(journal, {"journal": "minilib", "version": JOURNAL_VERSION, "searcher": name,
+                                "direction": direction, "seed": seed})
+        seed = log.seed_for(seed, by_name=isinstance(searcher, str))
+    search = make_searcher(searcher, space, seed, searcher_options)
+    check_objective(objective, search)
     study = Study(direction=direction)
     replay = list(log.records) if log else []
-    bar = _progress_bar(n_trials, progress)
+    bar = progress_bar(n_trials, progress)
     try:
         while len(study.trials) < n_trials:
             trial = search.ask()
@@ -360,7 +356,7 @@ def _optimize(objective: Callable[..., Any], space: Space, searcher: str | Searc
                 if log:
                     log.append(record)
             study.trials.append(record)
-            _report(bar, study, record)
+            report(bar, study, record)
     except KeyboardInterrupt:
         where = f"; {len(study.trials)} finished trials are in {journal}" if journal else ""
         print(f"\nsearch interrupted after {len(study.trials)} trials{where}")
@@ -373,26 +369,29 @@ def _optimize(objective: Callable[..., Any], space: Space, searcher: str | Searc
 
 def _replay(search: Searcher, trial: Trial, record: dict[str, Any], sign: float) -> Trial:
     """Give the searcher a result read from the journal instead of evaluating again."""
-    if record["number"] != trial.number or record["config"] != _json_config(trial.config):
+    if record["number"] != trial.number or record["config"] != json_config(trial.config):
         raise ValueError(
             f"the journal does not match this search: trial {trial.number} is {trial.config} here but "
             f"{record['config']} in the journal. Resume with the same space, searcher and seed, "
             "or use a new journal file.")
     value = record["value"]
     trial.duration = record["duration"]
+    trial.user_attrs = record.get("user_attrs", {})
     search.tell(trial, None if value is None else sign * value, record["error"])
     return replace(trial, value=value)
 
 
 def minimize(objective: Callable[..., Any], space: Space, searcher: str | Searcher = "random",
              n_trials: int = 20, seed: int | None = None, journal: str | os.PathLike | None = None,
-             progress: bool = True) -> Study:
+             progress: bool = True, searcher_options: dict[str, Any] | None = None) -> Study:
     """Search ``space`` for the configuration with the smallest ``objective`` value.
 
     Args:
         objective: ``objective(config) -> float``, or ``objective(config, budget)`` for
-            multi-fidelity searchers. An exception or a NaN/inf return gives a failed
-            trial and the search goes on.
+            multi-fidelity searchers (checked before the first trial). It may return a dict
+            ``{"value": v, **extras}``: the extras are kept on ``trial.user_attrs``, journaled
+            and exported. An exception or a NaN/inf value gives a failed trial and the search
+            goes on.
         space: the search space.
         searcher: a name (``"random"``, ``"grid"``, see ``minilib.hpo.SEARCHERS``) or a
             ``Searcher`` built on ``space``.
@@ -401,54 +400,14 @@ def minimize(objective: Callable[..., Any], space: Space, searcher: str | Search
         journal: a JSON-lines file; each finished trial is appended as it finishes. Running
             the same call again reads the finished trials back instead of evaluating them.
         progress: show a progress bar and a summary after each trial.
+        searcher_options: keyword arguments for a searcher given by name, e.g.
+            ``searcher="hyperband", searcher_options={"max_budget": 81, "eta": 3}``.
     """
-    return _optimize(objective, space, searcher, n_trials, seed, journal, progress, "minimize")
+    return _optimize(objective, space, searcher, n_trials, seed, journal, progress, "minimize", searcher_options)
 
 
 def maximize(objective: Callable[..., Any], space: Space, searcher: str | Searcher = "random",
              n_trials: int = 20, seed: int | None = None, journal: str | os.PathLike | None = None,
-             progress: bool = True) -> Study:
+             progress: bool = True, searcher_options: dict[str, Any] | None = None) -> Study:
     """Like ``minimize``, for objectives to maximise (accuracy, reward)."""
-    return _optimize(objective, space, searcher, n_trials, seed, journal, progress, "maximize")
-
-
-# --- progress ---------------------------------------------------------------------
-
-def _progress_bar(n_trials: int, progress: bool):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=n_trials, desc="trials", leave=False)
-
-
-def _report(bar, study: Study, trial: Trial) -> None:
-    if bar is None:
-        return
-    bar.update(1)
-    bar.write(trial_summary(study, trial))
-
-
-def trial_summary(study: Study, trial: Trial) -> str:
-    """A Keras-Tuner-style report: this trial's value, the best so far, and each
-    hyperparameter's value next to the best configuration's."""
-    lines = [f"Trial {trial.number} {'complete' if trial.ok else 'FAILED'} "
-             f"[{trial.duration or 0.0:.2f} s]"]
-    lines.append(f"value: {trial.value:.6g}" if trial.ok else f"error: {(trial.error or '').splitlines()[0]}")
-    try:
-        best = study.best_trial
-    except ValueError:
-        best = None
-    if best is not None:
-        lines.append(f"best value so far: {best.value:.6g} (trial {best.number})")
-    lines.append(f"{'hyperparameter':<16}|{'value':<14}|{'best so far':<14}")
-    for name, value in trial.config.items():
-        best_value = best.config.get(name, "") if best is not None else ""
-        lines.append(f"{name:<16}|{_fmt(value):<14}|{_fmt(best_value):<14}")
-    if trial.budget is not None:
-        lines.append(f"{'budget':<16}|{_fmt(trial.budget):<14}|{_fmt(best.budget if best else ''):<14}")
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return _optimize(objective, space, searcher, n_trials, seed, journal, progress, "maximize", searcher_options)

@@ -186,6 +186,94 @@ def test_multi_fidelity_objective_gets_the_budget_and_best_uses_the_top_budget()
     study = minimize(objective, space, searcher=TwoBudgets(space, seed=0), n_trials=6, progress=False)
     assert seen == [1, 9, 1, 9, 1, 9]
     assert study.best_trial.budget == 9 and study.best_value > -100.0
+    # the any-time curve follows the same rule: the misleading -100 shows only until a budget-9 result
+    # exists (the old curve was the minimum over all budgets: -100 to the end, never the answer)
+    curve = study.best_so_far()
+    assert curve[0] == -100.0 and curve[-1] == study.best_value
+    top = [t.value for t in study.trials[:2] if t.budget == 9]
+    assert curve[1] == min(top)
+
+
+def test_best_so_far_equals_best_value_of_every_prefix():
+    class ThreeBudgets(Searcher):
+        multi_fidelity = True
+
+        def ask(self):
+            return self._new_trial(self.space.sample(1, rng=self.rng)[0], budget=[1, 3, 9][len(self.trials) % 3])
+
+    rng = np.random.default_rng(0)
+    space = quadratic_space()
+    study = minimize(lambda c, b: quadratic(c) / b + rng.normal(), space, searcher=ThreeBudgets(space, seed=0),
+                     n_trials=30, progress=False)
+    curve = study.best_so_far()
+    for n in range(1, 31):
+        assert curve[n - 1] == Study(study.trials[:n]).best_value
+
+
+class Cheap(Searcher):
+    multi_fidelity = True
+
+    def ask(self):
+        return self._new_trial(self.space.sample(1, rng=self.rng)[0], budget=3)
+
+
+def test_a_wrong_objective_signature_is_refused_before_the_first_trial():
+    # Before, each trial failed with the same TypeError and the search "finished" with no result.
+    calls = []
+
+    def single(config):
+        calls.append(config)
+        return 0.0
+
+    with pytest.raises(TypeError, match=r"calls objective\(config, budget\).*single\(config\)"):
+        minimize(single, quadratic_space(), searcher=Cheap(quadratic_space(), seed=0), n_trials=3, progress=False)
+    with pytest.raises(TypeError, match=r"calls objective\(config\)"):
+        minimize(lambda config, budget: 0.0, quadratic_space(), n_trials=3, progress=False)
+    assert calls == []
+    # signatures that can be called either way are accepted
+    minimize(lambda config, budget=None: 0.0, quadratic_space(), n_trials=2, progress=False)
+    minimize(lambda *args: 0.0, quadratic_space(), searcher=Cheap(quadratic_space(), seed=0), n_trials=2,
+             progress=False)
+
+
+def test_objective_extras_are_kept_journaled_and_exported(tmp_path):
+    space = quadratic_space()
+
+    def objective(config):
+        value = quadratic(config)
+        return {"value": value, "accuracy": 1.0 / (1.0 + value), "predictions": np.arange(3) * value}
+
+    journal = tmp_path / "j.jsonl"
+    study = minimize(objective, space, n_trials=4, seed=0, journal=journal, progress=False)
+    for t in study.trials:
+        assert t.ok and t.user_attrs["accuracy"] == pytest.approx(1.0 / (1.0 + t.value))
+        np.testing.assert_allclose(t.user_attrs["predictions"], np.arange(3) * t.value)
+    resumed = minimize(objective, space, n_trials=4, seed=0, journal=journal, progress=False)
+    assert [t.user_attrs["accuracy"] for t in resumed.trials] == [t.user_attrs["accuracy"] for t in study.trials]
+    np.testing.assert_allclose(resumed.trials[2].user_attrs["predictions"], study.trials[2].user_attrs["predictions"])
+    study.to_json(tmp_path / "s.json")
+    assert Study.from_json(tmp_path / "s.json").trials[1].user_attrs["accuracy"] == study.trials[1].user_attrs["accuracy"]
+    study.to_csv(tmp_path / "s.csv")
+    header = (tmp_path / "s.csv").read_text().splitlines()[0]
+    assert header.endswith("user_attrs.accuracy") and "predictions" not in header
+    bad = minimize(lambda c: {"accuracy": 0.5}, space, n_trials=1, progress=False)
+    assert not bad.trials[0].ok and "'value'" in bad.trials[0].error
+    assert maximize(lambda c: {"value": 2.0, "n": 1}, space, n_trials=1, progress=False).best_value == 2.0
+
+
+def test_named_searchers_take_their_options():
+    from minilib.hpo import Hyperband
+    from minilib.study import make_searcher
+    space = quadratic_space()
+    hb = make_searcher("hyperband", space, seed=0, options={"max_budget": 81})
+    assert isinstance(hb, Hyperband) and hb.max_budget == 81   # the name alone used to mean max_budget=27
+    study = minimize(lambda c, b: quadratic(c), space, searcher="hyperband", n_trials=3, seed=0, progress=False,
+                     searcher_options={"max_budget": 81, "min_budget": 1})
+    assert {t.budget for t in study.trials} == {1}
+    with pytest.raises(TypeError, match="searcher_options"):
+        minimize(quadratic, space, searcher="random", n_trials=1, searcher_options={"max_budget": 3})
+    with pytest.raises(ValueError, match="already built"):
+        minimize(quadratic, space, searcher=RandomSearch(space), n_trials=1, searcher_options={"seed": 1})
 
 
 def test_export_json_and_csv_round_trip(tmp_path):
