@@ -252,7 +252,8 @@ def test_objective_extras_are_kept_journaled_and_exported(tmp_path):
     assert [t.user_attrs["accuracy"] for t in resumed.trials] == [t.user_attrs["accuracy"] for t in study.trials]
     np.testing.assert_allclose(resumed.trials[2].user_attrs["predictions"], study.trials[2].user_attrs["predictions"])
     study.to_json(tmp_path / "s.json")
-    assert Study.from_json(tmp_path / "s.json").trials[1].user_attrs["accuracy"] == study.trials[1].user_attrs["accuracy"]
+    loaded = Study.from_json(tmp_path / "s.json")
+    assert loaded.trials[1].user_attrs["accuracy"] == study.trials[1].user_attrs["accuracy"]
     study.to_csv(tmp_path / "s.csv")
     header = (tmp_path / "s.csv").read_text().splitlines()[0]
     assert header.endswith("user_attrs.accuracy") and "predictions" not in header
