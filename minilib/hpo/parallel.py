@@ -36,9 +36,9 @@ def _check_workers(n_workers: Any) -> None:
 
 # --- 1) real worker processes ---------------------------------------------------------------------
 
-def _run_in_worker(objective: Callable[..., Any], trial: Trial) -> tuple[float | None, str | None, float, int]:
+def _run_in_worker(objective: Callable[..., Any], trial: Trial) -> tuple[float | None, str | None, float, int, dict]:
     value, error = evaluate_trial(objective, trial)
-    return value, error, trial.duration or 0.0, os.getpid()
+    return value, error, trial.duration or 0.0, os.getpid(), trial.user_attrs
 
 
 def run_parallel(objective: Callable[..., Any], searcher: Searcher, n_trials: int, n_workers: int = 2,
@@ -69,7 +69,7 @@ def run_parallel(objective: Callable[..., Any], searcher: Searcher, n_trials: in
             done, _ = wait(running, return_when=FIRST_COMPLETED)    # 2) wait for the next result
             for future in sorted(done, key=lambda f: running[f].number):
                 trial = running.pop(future)
-                value, error, duration, pid = future.result()
+                value, error, duration, pid, trial.user_attrs = future.result()
                 trial.meta["end"] = time.perf_counter() - start
                 trial.meta["worker"] = workers.setdefault(pid, len(workers))
                 trial.duration = duration
