@@ -17,6 +17,8 @@ REPO_ROOT = EXERCISES_DIR.parent
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = "raise NotImplementedError"
 _SKIP_NAMES = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+#: ``NN_slug/wrong/<label>/exNN_x.py``: plausible wrong submissions (never released, never copied to a test)
+WRONG_DIR = "wrong"
 
 
 class ExerciseError(Exception):
@@ -32,6 +34,7 @@ class Exercise:
     modules: dict[str, str] = field(default_factory=dict)   # assignment module name -> solution source
     tests: dict[str, str] = field(default_factory=dict)     # test file name -> source
     other: dict[str, bytes] = field(default_factory=dict)   # relative path -> bytes (README, data)
+    wrong: dict[str, dict[str, str]] = field(default_factory=dict)  # label -> {module name: source}
 
     @property
     def number(self) -> str:
@@ -91,6 +94,10 @@ def read_exercise(path: Path) -> Exercise:
         rel = file.relative_to(path)
         if file.is_dir() or any(part in _SKIP_NAMES for part in rel.parts) or file.suffix == ".pyc":
             continue
+        if rel.parts[0] == WRONG_DIR:
+            if len(rel.parts) == 3 and file.suffix == ".py":
+                exercise.wrong.setdefault(rel.parts[1], {})[file.stem] = file.read_text()
+            continue
         if len(rel.parts) == 1 and file.suffix == ".py":
             if file.name == "__init__.py" or file.name == "conftest.py":
                 raise ExerciseError(f"{path.name}/{file.name}: exercise folders have no {file.name}")
@@ -106,10 +113,10 @@ def read_exercise(path: Path) -> Exercise:
 
 # --- release: stubs and hidden tests ---------------------------------------------------
 
-def stub_solutions(source: str, filename: str = "<module>") -> str:
+def stub_solutions(source: str, filename: str = "<module>", stub: str = STUB) -> str:
     """Replace every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` block by ``raise NotImplementedError``.
 
-    The stub is indented like the BEGIN marker; everything outside the blocks is kept.
+    The stub (``stub``, one line) is indented like the BEGIN marker; everything outside the blocks is kept.
     """
     out: list[str] = []
     begin_line = None
@@ -123,7 +130,7 @@ def stub_solutions(source: str, filename: str = "<module>") -> str:
             if not indent:
                 raise ExerciseError(f"{filename}:{number}: solution markers must sit inside a function body")
             begin_line = number
-            out.append(f"{indent}{STUB}\n")
+            out.append(f"{indent}{stub}\n")
         elif stripped == END:
             if begin_line is None:
                 raise ExerciseError(f"{filename}:{number}: END SOLUTION without BEGIN SOLUTION")

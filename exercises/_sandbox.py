@@ -49,7 +49,7 @@ OUTPUT_KEEP = 2048          # bytes of a test's output kept from its start and f
 RESULT_KEEP = 16384         # bytes of the result channel kept
 GUARDED = ("builtins", "math", "cmath", "operator", "functools", "itertools", "collections", "copy", "json",
            "hmac", "hashlib", "os", "io", "random", "statistics", "types", "numpy", "scipy", "pytest", "_pytest",
-           "pluggy", "minilib", "exercises")
+           "pluggy", "minilib", "exercises", "excheck")
 PYTEST_INI = """[pytest]
 markers =
     points(n): points the test is worth
@@ -438,8 +438,16 @@ class _RunPlugin:
 
 
 def _short(text: str, limit: int = 1500) -> str:
+    """``text`` if short, else its first and last lines (cut at line ends, never in the middle of a number)."""
     text = text.strip()
-    return text if len(text) <= limit else "...\n" + text[-limit:]
+    if len(text) <= limit:
+        return text
+    head, tail = text[: 2 * limit // 3], text[-(limit // 3):]
+    if "\n" in head[limit // 3:]:
+        head = head[: head.rindex("\n")]
+    if "\n" in tail[: -(limit // 6)]:
+        tail = tail[tail.index("\n") + 1:]
+    return f"{head}\n[... {len(text) - len(head) - len(tail)} characters left out ...]\n{tail}"
 
 
 def _describe_exception(exc: BaseException) -> str:
@@ -459,7 +467,7 @@ def _describe_exception(exc: BaseException) -> str:
     if frames:
         last = frames[-1]
         where = f"  (at {os.path.basename(last.filename)}:{last.lineno})"
-    return _short(text + where, 800)
+    return _short(text + where, 1500)
 
 
 #: pytest plugins a graded test does not need (unraisableexception's gc.collect costs 0.3 s after a fork)

@@ -1,12 +1,20 @@
 """Pytest setup for running the exercises' tests directly: ``pytest exercises/NN_slug``.
 
-Registers the two markers of the exercise format and prints the points of the passed tests.
+Registers the two markers of the exercise format, makes ``import excheck`` work, and prints the points
+of the passed tests.
 The grader (``python -m exercises.grade``) does not use this file: it runs each test in a sandbox.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+# the tests' helper ``excheck.py`` sits next to this file (in the repository and in the release)
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,8 @@ from exercises import _sandbox  # noqa: E402
 from exercises._layout import EXERCISES_DIR, Exercise, ExerciseError, find_exercises, imported_names  # noqa: E402
 
 DEFAULT_TIMEOUT = 20.0
+#: seconds for a whole grading run (collection included); Gradescope's default autograder timeout is 10 minutes
+DEFAULT_BUDGET = 480.0
 DEFAULT_MEMORY_GIB = 4.0
 #: constructs an assignment never needs; a module using one is flagged for a human to look at (score unchanged)
 SUSPICIOUS = {
@@ -117,29 +120,90 @@ def _dotted(node: ast.expr) -> str:
     return ".".join(reversed(parts))
 
 
+def _reexports(module: str) -> set[str]:
+    """Dotted names ``package.name`` through which an ancestor package of ``module`` re-exports its objects.
+
+    ``minilib.minimize`` is ``minilib.study.minimize``: with ``minilib.study`` forbidden, ``minilib.minimize``
+    counts as the forbidden module too. Read from the imported packages (trusted code), else from their source.
+    """
+    found: set[str] = set()
+    parts = module.split(".")
+    for k in range(1, len(parts)):
+        package = ".".join(parts[:k])
+        try:
+            mod = importlib.import_module(package)
+        except Exception:  # noqa: BLE001 - not importable here: fall back to nothing
+            continue
+        for name, value in list(vars(mod).items()):
+            origin = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+            if isinstance(origin, str) and (origin == module or origin.startswith(module + ".")):
+                found.add(f"{package}.{name}")
+    return found
+
+
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """Local name -> the dotted name it stands for (``import minilib as m``, ``from minilib import hpo``, ``m = x``)."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    aliases[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    aliases.setdefault(top, top)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                if alias.name != "*":
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    for _ in range(3):  # plain assignments of an alias (``m = minilib.hpo``), a few levels deep
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Name, ast.Attribute)):
+                target = _resolve(_dotted(node.value), aliases)
+                if target and target.split(".")[0] in {v.split(".")[0] for v in aliases.values()}:
+                    for t in node.targets:
+                        if isinstance(t, ast.Name):
+                            aliases[t.id] = target
+    return aliases
+
+
+def _resolve(dotted: str, aliases: dict[str, str]) -> str:
+    if not dotted:
+        return dotted
+    head, _, rest = dotted.partition(".")
+    return aliases.get(head, head) + ("." + rest if rest else "")
+
+
 def forbidden_used(source: str, forbidden: list[str]) -> list[str]:
-    """The forbidden modules that ``source`` imports (directly, via its package, or by name in a string)."""
+    """The forbidden modules that ``source`` uses: imports, attribute chains through any alias, re-exports.
+
+    Catches ``import minilib.hpo.asha``, ``from minilib.hpo import ASHA`` (a re-export), ``import minilib as m;
+    m.minimize(...)`` (``minilib.minimize`` is ``minilib.study.minimize``), ``from minilib import hpo;
+    hpo.asha.ASHA``, ``from minilib import *`` when the package re-exports the module's objects, and the
+    module's name in a string (``importlib.import_module("minilib.hpo.asha")``).
+    """
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    mentioned = imported_names(source)
+    aliases = _aliases(tree)
+    mentioned = set(imported_names(source)) | set(aliases.values())
+    stars = {node.module for node in ast.walk(tree)
+             if isinstance(node, ast.ImportFrom) and node.module and any(a.name == "*" for a in node.names)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and " " not in node.value.strip():
             mentioned.add(node.value.strip())          # importlib.import_module("minilib.hpo.asha")
         elif isinstance(node, ast.Attribute):
-            mentioned.add(_dotted(node))                # minilib.hpo.asha.ASHA
+            mentioned.add(_resolve(_dotted(node), aliases))   # m.hpo.asha.ASHA, minilib.minimize
     hits = []
     for module in forbidden:
-        if any(name == module or name.startswith(module + ".") for name in mentioned):
+        paths = {module} | _reexports(module)
+        defined = _defined_names(module)   # static fallback: ``from minilib.hpo import ASHA``, ASHA defined in asha.py
+        static = any(isinstance(node, ast.ImportFrom) and node.module and module.startswith(node.module + ".")
+                     and any(alias.name in defined for alias in node.names) for node in ast.walk(tree))
+        if (static or any(name == p or name.startswith(p + ".") for name in mentioned for p in paths)
+                or any(p.rsplit(".", 1)[0] in stars for p in paths if "." in p)):
             hits.append(module)
-            continue
-        defined = _defined_names(module)
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.ImportFrom) and node.module and module.startswith(node.module + ".")
-                    and any(alias.name in defined for alias in node.names)):
-                hits.append(module)
-                break
     return hits
 
 
@@ -183,8 +247,13 @@ def _digest(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
+#: trusted helpers copied next to every test (``import excheck as check``); see exercises/excheck.py
+HELPERS = {"excheck.py": (EXERCISES_DIR / "excheck.py").read_bytes()}
+
+
 def _files_for(exercise: Exercise) -> dict[str, bytes]:
-    files = {rel: data for rel, data in exercise.other.items()}
+    files = dict(HELPERS)
+    files.update({rel: data for rel, data in exercise.other.items()})
     files.update({name: source.encode() for name, source in exercise.tests.items()})
     return files
 
@@ -223,9 +292,16 @@ def _collect(exercise: Exercise, base: Path, timeout: float) -> list[dict]:
 
 def grade(submission: Path | None = None, numbers: list[str] | None = None, *, exercises_dir: Path = EXERCISES_DIR,
           timeout: float = DEFAULT_TIMEOUT, jobs: int = 2, memory_gib: float | None = DEFAULT_MEMORY_GIB,
-          allow_forbidden: bool = False, progress: bool = False) -> Report:
-    """Grade ``submission`` (default: the solutions in ``exercises_dir``) on the selected exercises."""
+          allow_forbidden: bool = False, progress: bool = False, budget: float | None = DEFAULT_BUDGET,
+          submission_modules: dict[str, str] | None = None) -> Report:
+    """Grade ``submission`` (default: the solutions in ``exercises_dir``) on the selected exercises.
+
+    ``budget`` bounds the whole run in seconds: a test still running at the end is killed, a test not
+    started by then is not run, and both score 0 with that reason. ``submission_modules`` (module name
+    -> source) replaces the files of ``submission`` (selfcheck's generated attacks).
+    """
     start_time = time.monotonic()
+    run_deadline = start_time + budget if budget else None
     exercises = find_exercises(exercises_dir, numbers)
     submission = Path(submission) if submission is not None else exercises_dir
     trusted = [p for p in exercises_dir.glob("*.py")] + [e.path for e in exercises]
@@ -243,6 +319,10 @@ def grade(submission: Path | None = None, numbers: list[str] | None = None, *, e
             items = _collect(exercise, base, max(timeout, 60.0))
             sources: dict[str, str] = {}
             for name in exercise.modules:
+                if submission_modules is not None:
+                    if name in submission_modules:
+                        sources[name] = submission_modules[name]
+                    continue
                 path = find_module(submission, exercise, name) if submission.is_dir() else None
                 if path is None:
                     report.flags.append(f"{exercise.name}: {name}.py is missing from the submission")
@@ -272,7 +352,7 @@ def grade(submission: Path | None = None, numbers: list[str] | None = None, *, e
                     continue
                 queue.append((result, files, {name: f"{name}.py" for name in exercise.modules}))
                 report.results.append(result)
-        _run_queue(queue, base, timeout, max(1, jobs), memory, progress)
+        _run_queue(queue, base, timeout, max(1, jobs), memory, progress, run_deadline, budget)
     finally:
         _sandbox.kill_strays(keep=set())
         shutil.rmtree(base, ignore_errors=True)
@@ -282,18 +362,27 @@ def grade(submission: Path | None = None, numbers: list[str] | None = None, *, e
     return report
 
 
-def _run_queue(queue, base: Path, timeout: float, n_jobs: int, memory: int | None, progress: bool) -> None:
+def _run_queue(queue, base: Path, timeout: float, n_jobs: int, memory: int | None, progress: bool,
+               run_deadline: float | None = None, budget: float | None = None) -> None:
     running: dict[int, tuple[_sandbox.Job, TestResult, Path]] = {}
     jobs: dict[int, _sandbox.Job] = {}
     pending = list(queue)
+    cut_short: set[int] = set()
     while pending or jobs:
         while pending and len(jobs) < n_jobs:
             result, files, modules = pending.pop(0)
+            left = run_deadline - time.monotonic() if run_deadline is not None else timeout
+            if left <= 0.05:
+                result.reason = (f"not run: the grading run's time budget ({budget:g} s) was spent before this "
+                                 "test started (earlier tests ran until their deadlines)")
+                continue
             workdir = Path(tempfile.mkdtemp(prefix="test-", dir=base))
             _sandbox.write_workdir(workdir, files)
             paths = {name: str(workdir / rel) for name, rel in modules.items()}
             job = _sandbox.start(result.name, _sandbox.run_test, (str(workdir), result.nodeid, paths, result.name),
-                                 timeout, memory)
+                                 min(timeout, left), memory)
+            if left < timeout:
+                cut_short.add(job.pid)
             jobs[job.pid] = job
             running[job.pid] = (job, result, workdir)
         for job in _sandbox.wait(jobs):
@@ -308,6 +397,9 @@ def _run_queue(queue, base: Path, timeout: float, n_jobs: int, memory: int | Non
                 result.reason = message or _sandbox.describe_exit(job)
                 if job.timed_out:
                     result.reason = f"timed out after {timeout:g} s (killed)"
+                    if job.pid in cut_short:
+                        result.reason = (f"stopped: the grading run's time budget ({budget:g} s) ran out "
+                                         f"after {job.seconds:.1f} s of this test")
             shutil.rmtree(workdir, ignore_errors=True)
             if progress:
                 mark = "." if result.points else "F"
@@ -346,8 +438,15 @@ def table(report: Report) -> str:
     return "\n".join(lines)
 
 
-def gradescope(report: Report) -> dict:
-    """The Gradescope autograder format (``score``, ``tests[]``, ``execution_time``, ...)."""
+def gradescope(report: Report, reveal_total: bool = False) -> dict:
+    """The Gradescope autograder format (``score``, ``tests[]``, ``execution_time``, ...).
+
+    Hidden tests get ``"visibility": "after_published"``. By default (``reveal_total=False``) the
+    student-visible ``output`` tells only the visible tests' points: the total and the grader's flags go
+    into a zero-point entry ``Total and grader flags`` with ``after_published`` visibility and into
+    ``extra_data`` (never shown to students), so a student cannot infer the hidden score before the
+    grades are published. ``reveal_total=True`` (``--reveal-total``) writes them into ``output``.
+    """
     tests = []
     for r in report.results:
         output = "passed" if r.passed else f"failed: {r.reason.strip()}"
@@ -356,9 +455,19 @@ def gradescope(report: Report) -> dict:
             output += "\n--- output ---\n" + r.output.strip()[-2000:]
         tests.append({"name": r.name, "score": r.points, "max_score": r.max_points, "output": output,
                       "visibility": "after_published" if r.hidden else "visible"})
-    summary = f"Total: {_fmt(report.score)}/{_fmt(report.max_score)}"
+    total = f"Total: {_fmt(report.score)}/{_fmt(report.max_score)}"
     if report.flags:
-        summary += "\n" + "\n".join(f"Flag: {f}" for f in report.flags)
+        total += "\n" + "\n".join(f"Flag: {f}" for f in report.flags)
+    visible = [r for r in report.results if not r.hidden]
+    has_hidden = len(visible) < len(report.results)
+    if reveal_total or not has_hidden:
+        summary = total
+    else:
+        summary = (f"Visible tests: {_fmt(sum(r.points for r in visible))}/{_fmt(sum(r.max_points for r in visible))} "
+                   "points. Hidden tests (other inputs) were run too; their results and your total appear "
+                   "when the grades are published.")
+        tests.append({"name": "Total and grader flags", "score": 0.0, "max_score": 0.0, "output": total,
+                      "visibility": "after_published"})
     return {"score": report.score, "execution_time": round(report.seconds, 3), "output": summary,
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
             "extra_data": {"max_score": report.max_score, "flags": report.flags}}
@@ -384,12 +493,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submission", type=Path, help="the submission (default: the solutions in exercises/)")
     parser.add_argument("--json", type=Path, help="write a Gradescope results.json here")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per test (default 20)")
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET,
+                        help="seconds for the whole run; tests not finished by then score 0 (0: no limit; "
+                             f"default {DEFAULT_BUDGET:g}, under Gradescope's default 10-minute timeout)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="tests run in parallel")
     parser.add_argument("--memory-gib", type=float, default=DEFAULT_MEMORY_GIB,
                         help="address-space limit per test in GiB (0: none; default 4)")
     parser.add_argument("--allow-forbidden-imports", action="store_true",
                         help="grade modules that import the minilib module their exercise asks to write")
     parser.add_argument("--exercises-dir", type=Path, default=EXERCISES_DIR, help=argparse.SUPPRESS)
+    parser.add_argument("--reveal-total", action="store_true",
+                        help="write the total and the flags into the student-visible output of results.json "
+                             "(default: only after the grades are published)")
     parser.add_argument("--quiet", action="store_true", help="print only the total")
     args = parser.parse_args(argv)
     if args.submission is not None and not args.submission.is_dir():
@@ -397,14 +512,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = grade(args.submission, args.numbers, exercises_dir=args.exercises_dir.resolve(),
                        timeout=args.timeout, jobs=args.jobs, memory_gib=args.memory_gib or None,
-                       allow_forbidden=args.allow_forbidden_imports, progress=not args.quiet)
+                       allow_forbidden=args.allow_forbidden_imports, progress=not args.quiet,
+                       budget=args.budget or None)
     except ExerciseError as exc:
         print(f"error in the exercises (not in the submission): {exc}", file=sys.stderr)
         return 2
     text = table(report)
     print(text.splitlines()[-1 - len(report.flags)] if args.quiet else text)
     if args.json:
-        write_json(args.json, gradescope(report))
+        write_json(args.json, gradescope(report, reveal_total=args.reveal_total))
     return 0
 
 

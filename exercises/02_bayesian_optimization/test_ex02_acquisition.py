@@ -1,6 +1,7 @@
 """Graded tests for ex02_acquisition.py (EI, PI, LCB)."""
 
 import ex02_acquisition as ex
+import excheck as check
 import numpy as np
 import pytest
 from scipy.integrate import quad
@@ -29,6 +30,31 @@ def test_pi_and_lcb_reference_values():
     assert float(ex.probability_of_improvement(0.0, 1.0, best=-0.5)) == pytest.approx(0.308538, abs=1e-6)
     assert float(ex.lower_confidence_bound(0.0, 1.0, kappa=0.3)) == pytest.approx(-0.3)
     assert float(ex.probability_of_improvement(0.0, 0.0, best=1.0)) == 0.0
+
+
+@pytest.mark.points(1)
+def test_ei_and_pi_use_xi_as_a_margin():
+    # catches xi used only inside z (or not at all): EI(mu, sigma, best, xi) = EI(mu + xi, sigma, best, 0)
+    ei = check.number(ex.expected_improvement(0.0, 1.0, best=-0.5, xi=0.3), "EI with xi = 0.3")
+    check.approx(ei, 0.1202072, abs=1e-7, what="EI(0, 1, best=-0.5, xi=0.3)")  # (-0.8) Phi(-0.8) + phi(-0.8)
+    shifted = check.number(ex.expected_improvement(0.3, 1.0, best=-0.5, xi=0.0), "EI with mu = 0.3")
+    check.approx(ei, shifted, rel=1e-12, what="EI with xi = 0.3 against EI with mu shifted by 0.3")
+    pi = check.number(ex.probability_of_improvement(0.0, 1.0, best=-0.5, xi=0.3), "PI with xi = 0.3")
+    check.approx(pi, float(norm.cdf(-0.8)), rel=1e-9, what="PI(0, 1, best=-0.5, xi=0.3)")
+
+
+@pytest.mark.points(1)
+@pytest.mark.hidden
+def test_pi_and_lcb_on_other_inputs():
+    # catches hard-coded visible answers (PI = 0.308538, LCB = -0.3) and LCB with the wrong sign
+    rng = np.random.default_rng(7)
+    mu, sigma, best, xi = rng.normal(size=6), rng.random(6) + 0.05, 0.2, 0.05
+    pi = check.array(ex.probability_of_improvement(mu, sigma, best, xi), shape=(6,))
+    check.close(pi, norm.cdf((best - mu - xi) / sigma), rtol=1e-9, what="PI")
+    lcb = check.array(ex.lower_confidence_bound(mu, sigma, kappa=2.5), shape=(6,))
+    check.close(lcb, mu - 2.5 * sigma, rtol=1e-12, what="LCB")
+    at_zero = check.array(ex.probability_of_improvement(mu, np.zeros(6), best), shape=(6,))
+    check.equal(at_zero, np.zeros(6), what="PI where sigma == 0")
 
 
 @pytest.mark.points(1)
@@ -64,11 +90,11 @@ def test_ei_broadcasts_and_is_nonnegative():
 @pytest.mark.points(1)
 def test_next_point_picks_the_largest_ei():
     mu, sigma = np.array([0.0, -0.2, 0.5]), np.array([0.1, 0.1, 2.0])
-    assert ex.next_point(mu, sigma, best=0.0) == 2
+    assert check.integer(ex.next_point(mu, sigma, best=0.0)) == 2
 
 
 @pytest.mark.points(1)
 @pytest.mark.hidden
 def test_next_point_breaks_ties_by_mean_then_index():
-    assert ex.next_point(np.array([0.3, 0.1, 0.1]), np.zeros(3), best=0.0) == 1
-    assert ex.next_point(np.array([2.0, 2.0]), np.zeros(2), best=0.0) == 0
+    assert check.integer(ex.next_point(np.array([0.3, 0.1, 0.1]), np.zeros(3), best=0.0)) == 1
+    assert check.integer(ex.next_point(np.array([2.0, 2.0]), np.zeros(2), best=0.0)) == 0

@@ -3,9 +3,11 @@
 import math
 
 import ex03_tpe as ex
+import excheck as check
 import numpy as np
 import pytest
 from scipy.integrate import quad
+from scipy.stats import truncnorm
 
 from minilib.hpo.tpe import ParzenEstimator
 from minilib.space import Float, Space
@@ -77,6 +79,19 @@ def test_parzen_pdf_integrates_to_one():
     assert total == pytest.approx(1.0, abs=1e-6)
     prior_only = ex.parzen_pdf(np.array([0.0, 0.5]), [], 0.0, 1.0)
     assert prior_only[1] > prior_only[0] > 0
+
+
+@pytest.mark.points(1)
+def test_parzen_pdf_mixes_in_the_prior_kernel_with_its_weight():
+    # catches a mixture without the prior kernel, or a prior weight that is ignored or not normalised:
+    # one observation at 0.5 on [0, 1] (width max(0.5, 0.5) = 0.5) and the prior N(0.5, 1), both truncated
+    xs = np.array([0.05, 0.5, 0.95])
+    observation = truncnorm.pdf(xs, (0 - 0.5) / 0.5, (1 - 0.5) / 0.5, loc=0.5, scale=0.5)
+    prior = truncnorm.pdf(xs, -0.5, 0.5, loc=0.5, scale=1.0)
+    for weight in (1.0, 3.0):
+        got = check.array(ex.parzen_pdf(xs, [0.5], 0.0, 1.0, prior_weight=weight), shape=(3,))
+        check.close(got, (observation + weight * prior) / (1 + weight), rtol=1e-9,
+                    what=f"parzen_pdf with prior_weight={weight:g}")
 
 
 @pytest.mark.points(2)

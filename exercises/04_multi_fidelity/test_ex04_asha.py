@@ -3,6 +3,7 @@
 import math
 
 import ex04_asha as ex
+import excheck as check
 import numpy as np
 import pytest
 
@@ -26,7 +27,7 @@ def test_survivors_keep_floor_n_over_eta():
 
 @pytest.mark.points(1)
 def test_survivors_failures_and_ties():
-    assert ex.survivors([None, 0.5, math.nan, 0.5, 0.7, 0.1], eta=2) == [5, 1, 3]
+    assert check.int_list(ex.survivors([None, 0.5, math.nan, 0.5, 0.7, 0.1], eta=2)) == [5, 1, 3]
 
 
 @pytest.mark.points(2)
@@ -36,7 +37,23 @@ def test_survivors_match_minilib_on_random_inputs():
     for n in (3, 9, 27, 30):
         values = [float(v) for v in rng.integers(0, 5, n)]           # many ties
         expected = top_k([(v, i) for i, v in enumerate(values)], n // 3)
-        assert ex.survivors(values, eta=3) == expected
+        assert check.int_list(ex.survivors(values, eta=3), n // 3) == expected
+
+
+@pytest.mark.points(1)
+@pytest.mark.hidden
+def test_survivors_with_nan_and_infinities_at_random_places():
+    # catches a NaN-unaware sort (NaN compares false with everything, so sorted() leaves it anywhere)
+    rng = np.random.default_rng(11)
+    for trial in range(20):
+        values = [float(v) for v in rng.integers(0, 6, 12) / 4]
+        bad = rng.choice(12, size=4, replace=False)
+        for k, i in enumerate(bad):
+            values[i] = [math.nan, None, math.inf, -math.inf][(k + trial) % 4]
+        expected = sorted(range(12), key=lambda i: (values[i] is None or math.isnan(values[i]),  # noqa: B023
+                                                    0.0 if values[i] is None or math.isnan(values[i]) else values[i],
+                                                    i))[:4]
+        assert check.int_list(ex.survivors(values, eta=3), 4, f"survivors({values}, eta=3)") == expected
 
 
 @pytest.mark.points(1)

@@ -1,0 +1,68 @@
+"""PLAUSIBLE WRONG SUBMISSION 'split_not_stratified' (selfcheck requires it to lose points).
+
+Mistake: shuffles all indices together instead of per class (no stratification).
+
+Exercise 00 (part 1): a validation split without leakage, and standardising with training statistics.
+
+Chapter 00 ("Introduction") tunes on a validation split and reports the test split once. Both
+functions below are the first line of defence against an optimistic number: the validation set must
+be disjoint from the training set, keep the class balance, and be reproducible; and every statistic
+used to preprocess the data must come from the training set only.
+
+Do not import ``minilib.data`` (it has a split of its own): write the split yourself with numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def train_val_split(y: np.ndarray, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Split the indices ``0 .. len(y) - 1`` into a training and a validation part, stratified by class.
+
+    For every class ``c`` (in the order of ``np.unique(y)``) shuffle the indices of that class with one
+    ``np.random.default_rng(seed)`` generator and put ``round(val_fraction * n_c)`` of them into the
+    validation part, the rest into the training part. Return ``(train_idx, val_idx)``: two sorted
+    ``np.int64`` arrays, disjoint, together covering every index exactly once.
+
+    Raise ``ValueError`` unless ``0 < val_fraction < 1``.
+
+    >>> train_val_split(np.array([0, 0, 1, 1, 1, 1]), val_fraction=0.5, seed=0)[1].size
+    3
+    """
+    ### BEGIN SOLUTION
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    members = rng.permutation(len(y))
+    n_val = int(round(val_fraction * len(members)))
+    val.append(members[:n_val])
+    train.append(members[n_val:])
+    return np.sort(np.concatenate(train)).astype(np.int64), np.sort(np.concatenate(val)).astype(np.int64)
+    ### END SOLUTION
+
+
+def fit_standardizer(X_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and standard deviation of the training inputs ``X_train`` (shape ``(n, d)``).
+
+    Return ``(mean, std)``, two float arrays of shape ``(d,)`` (``std`` with ``ddof=0``). A constant
+    feature has standard deviation 0: return 1 for it instead, so that dividing by ``std`` is safe.
+    """
+    ### BEGIN SOLUTION
+    X_train = np.asarray(X_train, dtype=float)
+    mean = X_train.mean(axis=0)
+    std = X_train.std(axis=0)
+    return mean, np.where(std > 0, std, 1.0)
+    ### END SOLUTION
+
+
+def standardize(X: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Return ``(X - mean) / std`` as a new float array; ``X`` itself must not change.
+
+    Use it with the statistics of the *training* set for every split (train, validation, test).
+    """
+    ### BEGIN SOLUTION
+    return (np.asarray(X, dtype=float) - mean) / std
+    ### END SOLUTION

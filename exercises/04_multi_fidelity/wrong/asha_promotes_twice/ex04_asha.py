@@ -1,0 +1,60 @@
+"""PLAUSIBLE WRONG SUBMISSION 'asha_promotes_twice' (selfcheck requires it to lose points).
+
+Mistake: forgets the promoted sets: the same configuration is promoted again and again.
+
+Exercise 04 (part 2): one rung of successive halving, and ASHA's promotion rule.
+
+Chapter 04 ("Multi-fidelity HPO") explains both. Do not import ``minilib.hpo.successive_halving``
+or ``minilib.hpo.asha``: you are writing them. A value of ``None`` or NaN means the
+trial failed: it ranks after every finite value.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def _rank_value(value: float | None) -> float:
+    """Failed results (None, NaN) rank after every number."""
+    return math.inf if value is None or math.isnan(value) else value
+
+
+def survivors(values: list[float | None], eta: int = 3) -> list[int]:
+    """Indices of the configurations that go on to the next rung of synchronous successive halving.
+
+    Keep the best ``floor(len(values) / eta)`` (smallest values: we minimise). Failed
+    results (``None`` or NaN) rank last; ties go to the smaller index. Return the indices
+    best first.
+
+    >>> survivors([0.4, 0.1, 0.3, 0.2, 0.9, 0.5], eta=2)
+    [1, 3, 2]
+    """
+    ### BEGIN SOLUTION
+    return sorted(range(len(values)), key=lambda i: (_rank_value(values[i]), i))[: len(values) // eta]
+    ### END SOLUTION
+
+
+def asha_job(rungs: list[list[tuple[int, float | None]]], promoted: list[set[int]],
+             eta: int = 3) -> tuple[int, int] | None:
+    """ASHA's decision when a worker is free (Li et al. 2020, Algorithm 2).
+
+    ``rungs[k]`` lists the finished results of rung ``k`` as ``(config_id, value)``;
+    ``promoted[k]`` is the set of config ids already promoted *from* rung ``k``.
+    Scan the rungs from the second-highest down to 0; in rung ``k`` the candidates are
+    the best ``floor(len(rungs[k]) / eta)`` results (failed last, ties to the earlier
+    entry in the list) that are finite and not in ``promoted[k]``. Return
+    ``(k + 1, config_id)`` for the best candidate of the first rung that has one (and add
+    it to ``promoted[k]``), or ``None`` if no rung has one (the caller then starts a new
+    configuration in rung 0).
+    """
+    ### BEGIN SOLUTION
+    for k in range(len(rungs) - 2, -1, -1):
+        rung = rungs[k]
+        top = sorted(range(len(rung)), key=lambda j: (_rank_value(rung[j][1]), j))[: len(rung) // eta]  # noqa: B023
+        for j in top:
+            config_id, value = rung[j]
+            if value is not None and not math.isnan(value) :
+                promoted[k].add(config_id)
+                return k + 1, config_id
+    return None
+    ### END SOLUTION
