@@ -40,3 +40,8 @@ timings: $(STAMP)
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
+
+# The Gradescope autograder zip of one chapter's exercises: make gradescope EX=04 [OUT=dist]
+.PHONY: gradescope
+gradescope: $(STAMP)
+	$(BIN)/python -m exercises.gradescope $(EX) --out $(or $(OUT),dist)
