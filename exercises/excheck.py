@@ -127,9 +127,13 @@ def close(got: Any, expected: Any, rtol: float = 1e-7, atol: float = 0.0, what: 
     finite = diff[np.isfinite(diff)]
     where = f"[{', '.join(map(str, first))}]" if first else ""
     lines = [f"{what}: {len(bad)} of {a.size} element(s) differ (rtol={rtol:g}, atol={atol:g}), shape {a.shape}",
-             f"  first at index {first}: got{where} = {a[first]!r}, expected {b[first]!r}"]
+             f"  first at index {first}: got{where} = {float(a[first])!r}, expected {float(b[first])!r}"]
     if finite.size:
         lines.append(f"  largest absolute difference {finite.max():.6g}")
+    if a.ndim == 1 and a.size > 12:      # the neighbourhood of the first difference, which the abbreviation hides
+        lo = max(0, first[0] - 3)
+        lines.append(f"  got[{lo}:{lo + 7}]:      {_show(a[lo:lo + 7])}")
+        lines.append(f"  expected[{lo}:{lo + 7}]: {_show(b[lo:lo + 7])}")
     lines += [f"  got:      {_show(a)}", f"  expected: {_show(b)}"]
     raise AssertionError("\n".join(lines))
 

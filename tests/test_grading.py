@@ -355,3 +355,174 @@ def test_grader_selects_exercises_and_finds_flat_submissions(tmp_path: Path):
     data = json.loads(results.read_text())
     assert data["tests"] and all(t["name"].startswith("00_introduction/") for t in data["tests"])
     assert data["score"] == sum(t["max_score"] for t in data["tests"])
+
+
+# --- the import ban: aliases and re-exports (issue 10) ----------------------------------------------
+
+@pytest.mark.parametrize("source,forbidden", [
+    ("import minilib\n\nminilib.minimize(lambda c: 0.0, minilib.Space({}), n_trials=1)\n", "minilib.study"),
+    ("import minilib\n\nvalues = minilib.Float(0.0, 1.0).grid(5)\n", "minilib.space"),
+    ("import minilib as m\n\nvalues = m.Float(0.0, 1.0).grid(5)\n", "minilib.space"),
+    ("from minilib import Float as F\n\nvalues = F(0.0, 1.0).grid(5)\n", "minilib.space"),
+    ("import minilib\n\nlib = minilib\nvalues = lib.Float(0.0, 1.0).grid(5)\n", "minilib.space"),
+    ("from minilib import hpo\n\nhpo.asha.ASHA\n", "minilib.hpo.asha"),
+    ("import minilib.hpo as h\n\nh.asha.ASHA\n", "minilib.hpo.asha"),
+    ("from minilib.hpo import ASHA\n", "minilib.hpo.asha"),
+    ("from minilib import *\n\nFloat(0.0, 1.0)\n", "minilib.space"),
+])
+def test_forbidden_use_through_aliases_and_reexports(source: str, forbidden: str):
+    """Catches the bypasses of issue 10 (``import minilib; minilib.minimize(...)`` scored 7/7 unflagged)."""
+    from exercises.grade import forbidden_used
+
+    assert forbidden_used(source, [forbidden]) == [forbidden]
+
+
+def test_allowed_minilib_use_is_not_flagged():
+    from exercises.grade import forbidden_used
+
+    source = "import minilib\nimport numpy as np\n\nminilib.train.budget(full=1, quick=1)\nnp.zeros(3)\n"
+    assert forbidden_used(source, ["minilib.space", "minilib.study", "minilib.hpo.asha"]) == []
+
+
+def test_reexport_bypasses_score_zero_on_the_real_chapter(tmp_path: Path):
+    """The two bypasses of the issue, graded with chapter 01's real tests: flagged, and those tests score 0."""
+    chapter = REPO / "exercises" / "01_grid_and_random_search"
+    submission = tmp_path / "sub"
+    submission.mkdir()
+    sampling = (chapter / "ex01_sampling.py").read_text() + (
+        "\n\nimport minilib  # noqa: E402\n\n\ndef _bypass(low, high, k):\n"
+        "    return minilib.Float(low, high).grid(k)\n")
+    search = (chapter / "ex01_search.py").read_text() + (
+        "\n\nimport minilib  # noqa: E402\n\n\ndef _bypass(objective, space):\n"
+        "    return minilib.minimize(objective, space, n_trials=3)\n")
+    (submission / "ex01_sampling.py").write_text(sampling)
+    (submission / "ex01_search.py").write_text(search)
+    results = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "exercises.grade", "--submission", str(submission), "--json",
+                           str(results), "01"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(results.read_text())
+    assert data["score"] == 0, proc.stdout
+    flags = " ".join(data["extra_data"]["flags"])
+    assert "ex01_sampling.py imports minilib.space" in flags and "ex01_search.py imports minilib.study" in flags
+
+
+# --- attacks against every chapter's real tests (issue 10) -------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["always_equal", "hostile"])
+def test_attacks_score_zero_on_every_chapter(tmp_path: Path, kind: str):
+    """Every function of every chapter's release returns an object equal to everything (or exits, skips,
+    forges a PASS, steals the key, patches pytest): no test may award points. A new chapter is covered
+    automatically (the attack modules are generated from its solution markers)."""
+    from exercises._layout import find_exercises
+    from exercises.selfcheck import attack_modules
+
+    submission = tmp_path / "attack"
+    submission.mkdir()
+    for name, source in attack_modules(find_exercises(), kind).items():
+        (submission / f"{name}.py").write_text(source)
+    results = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "exercises.grade", "--submission", str(submission), "--json",
+                           str(results), "--timeout", "10"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(results.read_text())
+    earned = [t["name"] for t in data["tests"] if t["score"]]
+    print(f"{kind}: {data['score']:g}/{data['extra_data']['max_score']:g} over {len(data['tests'])} entries")
+    assert earned == [], earned
+
+
+# --- the time budget of a whole run (issue 10) -----------------------------------------------------
+
+@pytest.mark.slow
+def test_looping_submission_of_a_chapter_finishes_within_the_budget(tmp_path: Path):
+    """Every function of chapter 04 loops forever: with a 3 s deadline per test and a 10 s budget for the run,
+    grading ends within the budget (plus the grader's start-up), every test scores 0 with a clear reason."""
+    from exercises._layout import find_exercises, stub_solutions
+
+    submission = tmp_path / "loops"
+    submission.mkdir()
+    for name, source in find_exercises(numbers=["04"])[0].modules.items():
+        (submission / f"{name}.py").write_text(stub_solutions(source, name, "while True: pass"))
+    results = tmp_path / "r.json"
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "exercises.grade", "--submission", str(submission), "--json",
+                           str(results), "--timeout", "3", "--budget", "10", "04"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    seconds = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(results.read_text())
+    print(f"looping chapter 04: {seconds:.1f} s wall, grader's own clock {data['execution_time']:.1f} s")
+    assert data["execution_time"] <= 10 + 1.0         # the budget counts from the grader's start
+    assert seconds < 10 + 15                           # plus interpreter start-up and imports, under load
+    outputs = [t["output"] for t in data["tests"] if t["max_score"]]
+    assert data["score"] == 0 and len(outputs) >= 10
+    assert any("time budget" in o for o in outputs) and all(
+        "timed out" in o or "time budget" in o for o in outputs), outputs
+    assert not survivors(tmp_path)
+
+
+# --- readable failure messages (issue 10) ------------------------------------------------------------
+
+def test_excheck_rejects_lookalikes_and_explains_array_differences():
+    """Catches a type check that trusts ``==``, and messages cut in the middle of an array."""
+    import numpy as np
+
+    import exercises.excheck as check
+
+    class Liar(float):
+        def __eq__(self, other):
+            return True
+        __hash__ = float.__hash__
+
+    class LiarArray(np.ndarray):
+        def __eq__(self, other):
+            return np.ones(self.shape, dtype=bool)
+
+    for value, function in [(Liar(1.0), check.number), (True, check.integer), (np.zeros(3).view(LiarArray),
+                                                                                     check.array)]:
+        with pytest.raises(AssertionError, match="should be"):
+            function(value)
+    with pytest.raises(AssertionError, match=r"shape \(3,\)"):
+        check.array(np.zeros(4), shape=(3,))
+    expected = np.arange(1000.0)
+    got = expected.copy()
+    got[637] += 1.0
+    with pytest.raises(AssertionError) as info:
+        check.close(got, expected, rtol=1e-9, what="curve")
+    message = str(info.value)
+    assert "1 of 1000 element(s) differ" in message and "first at index (637,)" in message
+    assert "got[637] = 638.0, expected 637.0" in message and len(message) < 1200
+    assert check.integer(np.int64(3)) == 3 and type(check.integer(np.int64(3))) is int
+
+
+def test_long_messages_keep_their_start_and_end():
+    from exercises._sandbox import _short
+
+    text = "Mismatched elements: 1000 / 1000\n" + "\n".join(f" [{i}]: {i}.0 (ACTUAL)" for i in range(400))
+    short = _short(text, 600)
+    assert short.startswith("Mismatched elements") and "characters left out" in short
+    assert short.splitlines()[-1] == " [399]: 399.0 (ACTUAL)" and len(short) < 700
+
+
+# --- the student's handout (issue 10) ----------------------------------------------------------------
+
+def test_release_works_on_its_own(tmp_path: Path):
+    """``python -m pytest`` from the handout root and from a chapter folder both load the markers and print the
+    points line; the README's link to the chapter resolves from the handout."""
+    out = tmp_path / "my-exercises"
+    proc = subprocess.run([sys.executable, "-m", "exercises.release", "--out", str(out), "04"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert {"conftest.py", "pytest.ini", "excheck.py", "README.md"} <= {p.name for p in out.iterdir()}
+    assert not (out / "04_multi_fidelity" / "wrong").exists()
+    for cwd, args in [(out, []), (out, ["04_multi_fidelity"]), (out / "04_multi_fidelity", [])]:
+        run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd,
+                             capture_output=True, text=True, timeout=120)
+        assert "PytestUnknownMarkWarning" not in run.stdout, run.stdout
+        assert "exercise points (tests run here" in run.stdout and " 0/" in run.stdout, run.stdout[-2000:]
+    readme = (out / "04_multi_fidelity" / "README.md").read_text()
+    import re
+
+    links = [link for link in re.findall(r"\]\(([^)#\s]+)", readme) if not link.startswith("http")]
+    assert links and all((out / "04_multi_fidelity" / link).resolve().exists() for link in links), links
