@@ -21,13 +21,25 @@ BOOK_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
 
 
 def use_book_style() -> None:
-    """Apply the book's matplotlib style (call once at the top of a chapter)."""
+    """Apply the book's matplotlib style (call once at the top of a chapter).
+
+    In Jupyter it also makes inline figures sharp on high-DPI screens: they are stored as PNGs
+    at twice the resolution and shown at their normal size ("retina" format), so a 7-inch figure
+    is 700 CSS pixels wide, the width of the book's content column.
+    """
     plt.rcParams.update({
         "figure.figsize": (7.0, 4.0), "figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3,
         "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": 12,
         "axes.labelsize": 11, "legend.fontsize": 9, "legend.frameon": False,
         "axes.prop_cycle": plt.cycler(color=BOOK_COLORS),
     })
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("retina")
 
 
 def best_so_far(values: Sequence[float] | np.ndarray, maximize: bool = False) -> np.ndarray:

@@ -1,7 +1,9 @@
 """Execute every chapter notebook in quick mode; any error fails the test.
 
 One test per notebook, each with its own time limit, so a slow or broken chapter is
-named in the report.
+named in the report. The executed notebooks are kept in ``_build/test/executed/``:
+``make test`` builds the website from them (``tools/build_site.py``) instead of
+executing the chapters a second time.
 """
 
 import importlib.util
@@ -15,6 +17,7 @@ run_chapters = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(run_chapters)
 
 NOTEBOOKS = run_chapters.find_chapters([])
+EXECUTED = ROOT / "_build" / "test" / "executed"  # read by the site check in `make test`
 NOTEBOOK_TIMEOUT = 240  # seconds per chapter in quick mode; the book promises well under 60
 
 
@@ -25,7 +28,8 @@ def test_there_are_chapters():
 @pytest.mark.timeout(NOTEBOOK_TIMEOUT)
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def test_chapter_runs_in_quick_mode(notebook):
-    _, seconds, error = run_chapters.execute(notebook, timeout=NOTEBOOK_TIMEOUT, quick=True)
+    nb, seconds, error = run_chapters.execute(notebook, timeout=NOTEBOOK_TIMEOUT, quick=True)
+    run_chapters.save(nb, EXECUTED / notebook.name)
     assert error is None, error
 
 

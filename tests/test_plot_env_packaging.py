@@ -67,7 +67,8 @@ def _names(requirements):
 
 def test_environment_yml_names_the_same_packages_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = _names(project["dependencies"]) | _names(project["optional-dependencies"]["dev"])
+    extras = project["optional-dependencies"]
+    wanted = _names(project["dependencies"]) | _names(extras["dev"]) | _names(extras.get("book", []))
     listed = set()
     text = (ROOT / "environment.yml").read_text()
     for line in text[text.index("dependencies:"):].splitlines():
@@ -88,5 +89,6 @@ def test_constraints_pin_torch_and_every_dependency():
             pins[name.strip().lower().replace("_", "-")] = version.strip()
     assert pins["torch"] == "2.13.0"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    for name in _names(project["dependencies"]) | _names(project["optional-dependencies"]["dev"]):
+    extras = project["optional-dependencies"]
+    for name in _names(project["dependencies"]) | _names(extras["dev"]) | _names(extras.get("book", [])):
         assert name in pins, f"{name} is not pinned in constraints.txt"

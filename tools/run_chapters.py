@@ -1,20 +1,29 @@
-"""Execute the chapter notebooks and render them as HTML (what ``make book`` runs).
+"""Execute the chapter notebooks (the first half of ``make book``; ``tools/build_site.py`` is the second).
 
     python tools/run_chapters.py [--quick] [--out _build] [--timeout 900] [NN ...]
 
 For each chapter it prints the name and the seconds it took; a failing chapter names
-the cell that failed and the error. Executed notebooks go to ``OUT/executed/``, one
-HTML page per chapter and an ``index.html`` to ``OUT/html/``, and the run times to
-``OUT/timings-{full,quick}.json`` (``tools/timing_table.py`` puts them in the README).
+the cell that failed and the error. Executed notebooks go to ``OUT/executed/`` (the
+website is rendered from them, without executing anything again), and the run times,
+with the date and the machine, to ``OUT/timings-{full,quick}.json``
+(``tools/timing_table.py`` puts them in the README and on the site's status page).
 The notebooks in ``chapters/`` are never modified: they stay free of outputs.
+
+What a reader should not see is kept off the executed pages: progress bars are switched
+off in the kernel (``TQDM_DISABLE=1``; their states would pile up in the output), tqdm's
+"IProgress not found" warning is ignored, consecutive outputs of one stream are merged with
+carriage returns applied as a terminal would, and absolute paths of this checkout and of the
+Python environment are made relative.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
+import datetime as dt
 import json
 import os
+import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -48,7 +57,7 @@ def execute(path: Path, timeout: int, quick: bool):
     start = time.perf_counter()
     error = None
     try:
-        client.execute()
+        client.execute(env={**os.environ, **KERNEL_ENV})   # the kernel's environment only
     except (CellExecutionError, CellTimeoutError) as exc:
         error = _describe_failure(nb, exc)
     return nb, time.perf_counter() - start, error
@@ -64,21 +73,79 @@ def _describe_failure(nb, exc: Exception) -> str:
     return f"execution failed (timeout or kernel death): {str(exc)[-2000:]}"
 
 
-def render_html(nb, out: Path) -> None:
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter().from_notebook_node(nb)
-    out.write_text(body)
+# Set for the kernel: no progress bars (the page would keep every state), and no warning that
+# ipywidgets is missing (it names a file of the build machine). Trial logs still print.
+KERNEL_ENV = {"TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore:IProgress not found"}
 
 
-def write_index(html_dir: Path, rows: list[tuple[str, float, str | None]], quick: bool) -> None:
-    items = "\n".join(
-        f'<li><a href="{html.escape(name)}.html">{html.escape(name)}</a> — {seconds:.0f} s'
-        f'{" — <b>FAILED</b>" if error else ""}</li>' for name, seconds, error in rows)
-    mode = "quick" if quick else "full"
-    (html_dir / "index.html").write_text(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>AutoML from Scratch</title></head>"
-        f"<body><h1>AutoML from Scratch</h1><p>Chapters executed in {mode} mode.</p><ul>{items}</ul></body></html>")
+def _path_prefixes() -> list[str]:
+    """Absolute paths that should not reach a page, longest first: site-packages, then the checkout."""
+    import sysconfig
+
+    prefixes = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], str(ROOT)}
+    return sorted((p.rstrip("/") + "/" for p in prefixes), key=len, reverse=True)
+
+
+def _apply_carriage_returns(text: str) -> str:
+    """What a terminal shows: on each line, text after a carriage return overwrites what came before."""
+    lines = []
+    for line in text.split("\n"):
+        shown = ""
+        for part in line.split("\r"):
+            shown = part + shown[len(part):]
+        lines.append(shown.rstrip() if "\r" in line else shown)
+    return "\n".join(lines)
+
+
+def clean_outputs(nb) -> None:
+    """Merge consecutive outputs of one stream, apply carriage returns, drop what ends up blank,
+    and strip absolute paths of this machine from stream text (in place)."""
+    prefixes = [re.escape(p) for p in _path_prefixes()]
+    strip_paths = re.compile("|".join(prefixes)) if prefixes else None
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        merged = []
+        for out in cell.get("outputs", []):
+            if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                    and merged[-1].get("name") == out.get("name")):
+                merged[-1]["text"] += out["text"]
+            else:
+                merged.append(out)
+        kept = []
+        for out in merged:
+            if out.get("output_type") == "stream":
+                text = _apply_carriage_returns(out["text"])
+                text = re.sub(r"\n{3,}", "\n\n", text)
+                if strip_paths is not None:
+                    text = strip_paths.sub("", text)
+                if not text.strip():
+                    continue
+                out["text"] = text
+            kept.append(out)
+        cell["outputs"] = kept
+
+
+def machine() -> str:
+    """The machine a run time was measured on, e.g. "2 CPU cores, x86_64, Python 3.11.7, no GPU"."""
+    gpu = "no GPU"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return f"{os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}, {gpu}"
+
+
+def save(nb, path: Path) -> None:
+    """Write an executed notebook, cleaned for the page (see ``clean_outputs``)."""
+    import nbformat
+
+    clean_outputs(nb)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +158,6 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     (out / "executed").mkdir(parents=True, exist_ok=True)
-    (out / "html").mkdir(parents=True, exist_ok=True)
     notebooks = find_chapters(args.chapters)
     if not notebooks:
         print("no chapter notebooks found", file=sys.stderr)
@@ -103,18 +169,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{seconds:6.1f} s  {'FAILED' if error else 'ok'}", flush=True)
         if error:
             print(f"  {path.name}: {error}", file=sys.stderr)
-        import nbformat
-
-        nbformat.write(nb, out / "executed" / path.name)
-        render_html(nb, out / "html" / f"{path.stem}.html")
+        save(nb, out / "executed" / path.name)
         rows.append((path.stem, seconds, error))
-    write_index(out / "html", rows, args.quick)
     timings_file = out / f"timings-{'quick' if args.quick else 'full'}.json"
     old = json.loads(timings_file.read_text()) if timings_file.exists() else {}
-    old.update({name: round(seconds, 1) for name, seconds, error in rows if not error})
+    today, where = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"), machine()
+    old.update({name: {"seconds": round(seconds, 1), "measured": today, "machine": where}
+                for name, seconds, error in rows if not error})
     timings_file.write_text(json.dumps(old, indent=1, sort_keys=True))
     failed = [name for name, _, error in rows if error]
-    print(f"\n{len(rows) - len(failed)} chapters ok, {len(failed)} failed; HTML in {out / 'html'}")
+    print(f"\n{len(rows) - len(failed)} chapters ok, {len(failed)} failed; executed notebooks in "
+          f"{out / 'executed'} (tools/build_site.py renders them)")
     return 1 if failed else 0
 
 
