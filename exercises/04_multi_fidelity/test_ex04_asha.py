@@ -93,3 +93,67 @@ def test_asha_failures_and_a_replay_against_minilib():
         value = round(abs(t.config["x"] - 0.4), 2) + 1 / t.budget
         asha.tell(t, value)
         rungs[t.meta["rung"]].append((t.meta["config_id"], value))
+
+
+# --- task 6: a whole successive-halving run (end to end) ----------------------------------------------
+
+def _reference_successive_halving(objective, n_configs, min_budget, eta):
+    def key(values, i):
+        v = values[i]
+        return (v is None or math.isnan(v), 0.0 if v is None or math.isnan(v) else v, i)
+
+    alive, budget, history = list(range(n_configs)), float(min_budget), []
+    while True:
+        values = [objective(c, budget) for c in alive]
+        history += [(c, budget, v) for c, v in zip(alive, values)]
+        order = sorted(range(len(alive)), key=lambda i: key(values, i))  # noqa: B023
+        keep = order[: len(alive) // eta]
+        if len(alive) == 1 or not keep:
+            return alive[order[0]], history
+        alive = [alive[j] for j in keep]
+        budget *= eta
+
+
+def _check_run(out, n_configs):
+    best, history = check.sequence(out, 2)
+    best = check.integer(best, "best")
+    history = check.sequence(history, len(history), "history", kinds=(list,))
+    calls = []
+    for k, call in enumerate(history):
+        config, budget, value = check.sequence(call, 3, f"history[{k}]")
+        calls.append((check.integer(config, f"history[{k}][0]"), check.number(budget, f"history[{k}][1]"), value))
+    assert 0 <= best < n_configs
+    return best, calls
+
+
+@pytest.mark.points(1)
+def test_successive_halving_small_run():
+    # 9 configurations, eta = 3: rung 0 at budget 1 (9 runs), rung 1 at 3 (3 runs), rung 2 at 9 (1 run)
+    def objective(config, budget):
+        return abs(config - 6) + 1.0 / budget
+
+    best, calls = _check_run(ex.successive_halving(objective, 9, 1, eta=3), 9)
+    assert best == 6
+    assert [(c, b) for c, b, _ in calls] == [(i, 1.0) for i in range(9)] + [(6, 3.0), (5, 3.0), (7, 3.0), (6, 9.0)]
+
+
+@pytest.mark.points(2)
+@pytest.mark.hidden
+def test_successive_halving_on_a_seeded_noisy_problem_with_failures():
+    # catches a driver that evaluates in the wrong order, forgets to multiply the budget, lets a failed run
+    # survive, or picks the best of the wrong rung
+    for seed in (0, 1, 2):
+        rng = np.random.default_rng(seed)
+        centres, noise = rng.random(40), rng.normal(0.0, 0.05, size=(40, 8))
+        broken = set(rng.choice(40, size=5, replace=False).tolist())
+
+        def objective(config, budget, centres=centres, noise=noise, broken=broken):
+            if config in broken:
+                return math.nan if config % 2 else None
+            level = int(round(math.log(budget / 0.5, 2)))
+            return float((centres[config] - 0.3) ** 2 + noise[config, level] / budget)
+
+        got = _check_run(ex.successive_halving(objective, 40, 0.5, eta=2), 40)
+        best, history = _reference_successive_halving(objective, 40, 0.5, 2)
+        assert got[0] == best
+        assert [(c, b) for c, b, _ in got[1]] == [(c, b) for c, b, _ in history]
