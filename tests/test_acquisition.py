@@ -66,10 +66,32 @@ def test_log_ei_matches_log_of_ei_and_does_not_underflow():
 def test_acquisition_score_orders_like_the_acquisition():
     mu, sigma = np.array([0.0, 0.5, -0.2]), np.array([1.0, 0.2, 0.5])
     for name, raw in [("ei", expected_improvement(mu, sigma, -0.1, 0.0)),
-                      ("pi", probability_of_improvement(mu, sigma, -0.1, 0.0)),
-                      ("lcb", -lower_confidence_bound(mu, sigma, 1.5))]:
+                      ("pi", probability_of_improvement(mu, sigma, -0.1, 0.0))]:
         score = acquisition_score(name, mu, sigma, best=-0.1, xi=0.0, kappa=1.5)
         assert list(np.argsort(score)) == list(np.argsort(raw))
+
+
+def test_lcb_score_is_minus_the_bound_written_out():
+    # The old "lcb" row compared acquisition_score with -lower_confidence_bound, i.e. the function
+    # with itself. Here the bounds are written out: mu - 1.5 sigma = [-1.5, 0.2, -0.95], so the
+    # score (to maximise) is [1.5, -0.2, 0.95] and point 0 wins; with kappa = 0 the bound is mu and
+    # point 2 wins. Catches a sign error (maximising the bound picks point 1), an ignored kappa, and
+    # kappa applied to the variance instead of sigma (sigma^2 gives [-1.5, 0.44, -0.575]: same
+    # winner, but not the same values).
+    mu, sigma = np.array([0.0, 0.5, -0.2]), np.array([1.0, 0.2, 0.5])
+    score = acquisition_score("lcb", mu, sigma, best=-0.1, kappa=1.5)
+    np.testing.assert_allclose(score, [1.5, -0.2, 0.95])
+    assert int(np.argmax(score)) == 0
+    assert int(np.argmax(acquisition_score("lcb", mu, sigma, best=-0.1, kappa=0.0))) == 2
+
+
+def test_the_default_xi_is_the_same_everywhere():
+    # BayesOpt used xi = 0 while acquisition_score (and scikit-optimize's gp_minimize) use 0.01
+    import inspect
+
+    from minilib.hpo.bayesopt import BayesOpt
+    default = inspect.signature(acquisition_score).parameters["xi"].default
+    assert default == 0.01 == inspect.signature(BayesOpt).parameters["xi"].default
 
 
 def test_bad_inputs_raise():

@@ -76,19 +76,36 @@ def _run(searcher, n):
         searcher.tell(t, objective(t.config, t.budget))
 
 
-def test_model_needs_enough_points_and_uses_the_largest_budget():
+def test_model_needs_enough_points():
     bohb = BOHB(SPACE, max_budget=9, eta=3, seed=0)
     assert bohb.min_points_in_model == 4                          # d + 1
     _run(bohb, 7)
     assert bohb.model() is None                                   # 7 points: the bad group has 3 <= d rows
     assert not any(t.meta["model_based"] for t in bohb.trials)
-    _run(bohb, 2)                                                 # 9 results on budget 1: good 4, bad 5
+
+
+def _observations(n, budget, rng):
+    """n random configurations of SPACE with the loss objective(config, budget), as BOHB stores them."""
+    configs = SPACE.sample(n, rng=rng)
+    return [(to_vector(SPACE, c), objective(c, budget)) for c in configs]
+
+
+def test_the_model_is_fitted_on_the_largest_budget_that_has_enough_results():
+    # Replaces a test that rebuilt model() out of fit_model(). With d = 3 a model needs 8 results
+    # (4 good, 4 bad); the expected budget and the good points are written down here, not asked
+    # of BOHB. Catches a model on the budget with the most results (1), on the largest budget
+    # even when it has too few (9 with 7), and a split that calls the worst results good.
+    rng = np.random.default_rng(0)
+    bohb = BOHB(SPACE, max_budget=9, eta=3, seed=0)
+    bohb.observations = {1: _observations(30, 1, rng), 3: _observations(10, 3, rng), 9: _observations(7, 9, rng)}
     budget, good, bad = bohb.model()
-    assert budget == 1 and len(good.data) == 4 and len(bad.data) == 5
-    ranked = sorted(bohb.observations[1], key=lambda o: o[1])
-    np.testing.assert_allclose(good.data, [v for v, _ in ranked[:4]])
-    _run(bohb, 20)
-    assert bohb.model()[0] == max(b for b in bohb.observations if bohb.fit_model(b) is not None)
+    assert budget == 3
+    ranked = sorted(bohb.observations[3], key=lambda o: o[1])
+    n_good = 4                                                    # max(d + 1, 15 % of 10)
+    np.testing.assert_allclose(np.sort(good.data, axis=0), np.sort([v for v, _ in ranked[:n_good]], axis=0))
+    np.testing.assert_allclose(np.sort(bad.data, axis=0), np.sort([v for v, _ in ranked[n_good:]], axis=0))
+    bohb.observations[9] += _observations(1, 9, rng)               # budget 9 now has 8 results
+    assert bohb.model()[0] == 9 and len(bohb.model()[1].data) == 4 and len(bohb.model()[2].data) == 4
 
 
 def test_random_fraction_and_failures():

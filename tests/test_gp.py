@@ -150,6 +150,21 @@ def test_samples_have_the_right_moments():
     np.testing.assert_allclose(post.std(0), std, atol=0.08)
 
 
+def test_prior_samples_are_in_the_units_of_y_after_a_fit():
+    # The docstring promises y's units; sample(prior=True) used to return normalised ones (mean 0,
+    # covariance s^2 R) even after a fit on y with mean 10 and std 3. Oracle: the prior of the
+    # model predict() uses, y_mean + y_std * N(0, s^2 R).
+    X = np.linspace(0, 1, 5)[:, None]
+    y = np.array([7.0, 13.0, 10.0, 7.0, 13.0])                    # mean 10, std 2.68...
+    gp = GaussianProcess("rbf", lengthscale=0.3, signal_variance=2.0, noise_variance=1e-6, optimize=False)
+    gp.fit(X, y)
+    prior = gp.sample(X, n_samples=4000, seed=0, prior=True)
+    np.testing.assert_allclose(prior.mean(0), 10.0, atol=0.25)
+    np.testing.assert_allclose(np.cov(prior.T), y.std() ** 2 * 2.0 * rbf(X, X, 0.3), atol=1.0)
+    far = gp.predict(np.array([[50.0]]))                             # far from the data: mean -> prior mean
+    assert far[0][0] == pytest.approx(10.0) and far[1][0] == pytest.approx(y.std() * math.sqrt(2.0))
+
+
 def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="unknown kernel"):
         GaussianProcess("linear")

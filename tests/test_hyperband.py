@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from minilib import Choice, Float, Space, minimize
+from minilib import Choice, Float, Space, maximize
 from minilib.hpo import SEARCHERS
 from minilib.hpo.hyperband import Hyperband, hyperband_schedule, schedule_totals
 from minilib.hpo.successive_halving import max_rung_index
@@ -116,15 +116,52 @@ def test_failed_trials_are_never_promoted():
     assert sorted(t.meta["config_id"] for t in promoted) == [6, 7, 8]
 
 
-def test_same_seed_same_run_and_minimize_integration():
+def test_same_seed_same_run():
     a, b = Hyperband(SPACE, 27, seed=5, n_iterations=1), Hyperband(SPACE, 27, seed=5, n_iterations=1)
     _run(a)
     _run(b)
     assert [t.config for t in a.trials] == [t.config for t in b.trials]
     assert "hyperband" in SEARCHERS
-    study = minimize(_objective, SPACE, searcher="hyperband", n_trials=60, seed=0, progress=False)
-    assert len(study.trials) == 60 and all(t.budget is not None for t in study.trials)
-    assert study.best_trial.budget == max(t.budget for t in study.trials)
+
+
+def test_maximize_promotes_the_largest_values_and_the_winner_is_trained_at_max_budget():
+    # Replaces a test that restated Study.best_trial's definition. Through maximize() the searcher
+    # must promote the *largest* values (catches a driver that hands it the values un-negated: it
+    # would promote the 9 smallest), and the answer must be a max-budget trial although the
+    # 1-epoch values are all larger (catches a best trial taken over every budget).
+    def score(config, budget):
+        return -(config["x"] - 0.3) ** 2 + 10 / budget
+
+    study = maximize(score, SPACE, searcher="hyperband", n_trials=40, seed=0, progress=False)
+    rung0, rung1 = study.trials[:27], study.trials[27:36]
+    assert {t.budget for t in rung0} == {1} and {t.budget for t in rung1} == {3}
+    top9 = sorted(rung0, key=lambda t: -t.value)[:9]
+    assert [t.config for t in rung1] == [t.config for t in top9]
+    assert max(t.value for t in study.trials) > 9 > study.best_value    # a 1-epoch value is larger
+    at_27 = [t for t in study.trials if t.budget == 27]                   # 27 + 9 + 3 + 1: one reached 27
+    assert len(at_27) == 1 and study.best_trial is at_27[0]
+    assert at_27[0].config == max(rung1, key=lambda t: t.value).config   # the ranking is the same at every budget
+
+
+def test_finished_is_set_by_the_last_tell():
+    # catches a Hyperband that only notices the end at the next ask (SH sets it in tell)
+    hb = Hyperband(SPACE, max_budget=9, eta=3, seed=4, n_iterations=1)
+    total = schedule_totals(hyperband_schedule(9, eta=3))[0]
+    for _ in range(total):
+        t = hb.ask()
+        assert t is not None and not hb.finished
+        hb.tell(t, _objective(t.config, t.budget))
+    assert hb.finished and hb.ask() is None
+
+
+def test_meta_names_the_bracket_by_index_and_by_s():
+    hb = Hyperband(SPACE, max_budget=9, eta=3, seed=6, n_iterations=2)
+    _run(hb)
+    per_iteration = schedule_totals(hyperband_schedule(9, eta=3))[0]
+    ks = [t.meta["bracket_index"] for t in hb.trials]
+    assert ks == sorted(ks) and set(ks) == set(range(6))
+    assert all(t.meta["s"] == t.meta["bracket"] == 2 - t.meta["bracket_index"] % 3 for t in hb.trials)
+    assert [t.meta["iteration"] for t in hb.trials] == [0] * per_iteration + [1] * per_iteration
 
 
 def test_second_iteration_starts_with_the_largest_bracket_again():

@@ -176,16 +176,18 @@ class TabularBenchmark:
         return self._index[self._key(config)]
 
     def _points(self, budget: Any) -> int:
-        """Number of curve points up to ``budget`` epochs. A budget must be a multiple of
-        ``min_budget`` in [min_budget, max_budget]: with 3 points per epoch 1/3, 1 and 9.0
-        are accepted, 0.5 is not."""
+        """Number of curve points up to ``budget`` epochs. A budget must be one of ``budgets``,
+        ``k / evals_per_epoch`` for a whole k, compared with ``==``: with 3 points per epoch
+        1/3, 1 and 9.0 are accepted, 0.5 and 0.333333333333 are not. The multi-fidelity
+        searchers compute their budgets exactly (``minilib.hpo.successive_halving.rung_budget``),
+        so no tolerance is needed."""
         try:
             epochs = float(budget)
         except (TypeError, ValueError):
             raise TypeError(f"budget must be a number of epochs, got {budget!r}") from None
         points = epochs * self.evals_per_epoch
         k = round(points) if np.isfinite(points) else 0
-        if abs(points - k) > 1e-9 * max(1.0, points) or not 1 <= k <= self.n_points:
+        if not 1 <= k <= self.n_points or k / self.evals_per_epoch != epochs:
             step = "a whole number of" if self.evals_per_epoch == 1 else f"a multiple of 1/{self.evals_per_epoch}"
             raise ValueError(f"budget must be {step} epochs in [{self.min_budget:.4g}, {self.max_budget}], "
                              f"got {budget!r}")

@@ -17,6 +17,11 @@ can be promoted *once* per rung; early promotions rest on few results, so some a
 the best result of a rung is promotable even when the rung has fewer than ``eta``
 results (Optuna's ``SuccessiveHalvingPruner`` rule: index ``max(len // eta - 1, 0)``).
 
+A failed trial is never promoted, even when a rung has too few successes to fill its top
+``floor(n / eta)``: the same rule as synchronous successive halving and Hyperband. New
+configurations come from ``sample_config(budget)`` (``minilib.hpo.multi_fidelity``), the hook
+that BOHB's model or an evolutionary sampler replaces.
+
 Chapter 04 ("Multi-fidelity HPO") runs it on simulated workers.
 """
 
@@ -24,14 +29,17 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
 from typing import Any
 
-from minilib.hpo.successive_halving import _nice, max_rung_index
+from minilib.hpo._checks import check_int
+from minilib.hpo.multi_fidelity import MultiFidelitySearcher
+from minilib.hpo.successive_halving import max_rung_index, rung_budget
 from minilib.space import Config, Space
-from minilib.study import Searcher, Trial
+from minilib.study import Trial
 
 
-class ASHA(Searcher):
+class ASHA(MultiFidelitySearcher):
     """Asynchronous successive halving; ``ask()`` always has a job (it never waits).
 
     Args:
@@ -39,23 +47,23 @@ class ASHA(Searcher):
         rule: ``"asha"`` (promote from the top ``floor(n / eta)``) or ``"optuna"``
             (the top ``max(floor(n / eta), 1)``: the best of a young rung is promotable).
         max_configs: stop starting new configurations after this many (``None``: no limit).
+        sampler, avoid_duplicates: where new configurations come from (``MultiFidelitySearcher``).
 
-    Trials carry ``meta = {"rung": k, "config_id": j, "from_budget": r_{k-1}}``. A result
-    counts in its rung when it is told; failed trials rank last.
+    Trials carry ``meta = {"rung": k, "config_id": j, "from_budget": r_{k-1}}`` (and ``"phase"``
+    when they start a configuration). A result counts in its rung when it is told; failed
+    trials rank last and are never promoted.
     """
 
-    multi_fidelity = True
-
     def __init__(self, space: Space, max_budget: float = 27, min_budget: float = 1, eta: int = 3,
-                 seed: int | None = None, rule: str = "asha", max_configs: int | None = None):
-        super().__init__(space, seed)
+                 seed: int | None = None, rule: str = "asha", max_configs: int | None = None,
+                 sampler: Callable[[Any], Config] | None = None, avoid_duplicates: bool = False):
+        super().__init__(space, max_budget, min_budget, eta, seed, sampler, avoid_duplicates)
         if rule not in ("asha", "optuna"):
             raise ValueError(f"rule must be 'asha' or 'optuna', got {rule!r}")
-        if not (min_budget > 0 and max_budget >= min_budget):
-            raise ValueError(f"need 0 < min_budget <= max_budget, got {min_budget!r}, {max_budget!r}")
-        self.eta, self.rule, self.max_configs = eta, rule, max_configs
+        self.rule = rule
+        self.max_configs = None if max_configs is None else check_int("max_configs", max_configs, 1)
         K = max_rung_index(max_budget / min_budget, eta)
-        self.budgets = [_nice(max_budget / eta ** (K - k)) for k in range(K + 1)]
+        self.budgets = [rung_budget(max_budget, eta, K - k) for k in range(K + 1)]
         self.configs: list[Config] = []
         # each rung's results as (value, trial number, config id), kept sorted best first (failed
         # runs, value inf, last): the top floor(n / eta) is then a prefix, found without sorting
@@ -83,9 +91,9 @@ class ASHA(Searcher):
         if self.max_configs is not None and len(self.configs) >= self.max_configs:
             self.finished = not self.pending_trials
             return None                                    # 2) no new configs allowed
-        self.configs.append(self.space.sample(1, rng=self.rng)[0])   # 3) grow the bottom rung
+        self.configs.append(self.new_config(self.budgets[0]))          # 3) grow the bottom rung
         return self._new_trial(self.configs[-1], self.budgets[0], rung=0, config_id=len(self.configs) - 1,
-                               from_budget=0)
+                               from_budget=0, phase=self.phase)
 
     def tell(self, trial: Trial, value: Any, error: str | None = None) -> Trial:
         super().tell(trial, value, error)

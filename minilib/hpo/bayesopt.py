@@ -20,8 +20,12 @@ What makes it work on real search spaces rather than only on boxes:
 * **No repeats.** A configuration that was already asked is never proposed again; in
   a finite space the search finishes when every configuration has been tried.
 * **Failed trials** (exceptions, NaN) are imputed with the worst value observed so far:
-  the GP learns to stay away from them. Pending trials are left out of the fit (but
-  are never proposed again).
+  the GP learns to stay away from them.
+* **Pending trials** (asked, not told yet: parallel workers) enter the fit with the same
+  worst value, a *constant liar* (Ginsbourger, Le Riche & Carraro 2010, "CL-max"; TPE
+  counts them among the bad trials for the same reason). Their region looks bad until
+  the result arrives, so the next worker is sent elsewhere instead of next to the point
+  the previous worker is still evaluating.
 
 The GP (``minilib.hpo.gp``) works on normalised y, so ``xi`` is in units of the
 standard deviation of the observed values. Chapter 02 explains every step.
@@ -29,14 +33,14 @@ standard deviation of the observed values. Chapter 02 explains every step.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
+from minilib.hpo._checks import check_int
 from minilib.hpo.acquisition import ACQUISITIONS, acquisition_score
 from minilib.hpo.gp import GaussianProcess, single_threaded
-from minilib.space import Choice, Float, Int, Space
+from minilib.space import Choice, Float, Int, Space, config_key
 from minilib.study import Searcher, Trial
 
 
@@ -56,7 +60,11 @@ class BayesOpt(Searcher):
         acquisition: ``"ei"`` (expected improvement, default), ``"pi"`` or ``"lcb"``.
         n_initial: size of the initial design, evaluated before the GP is used.
         initial_design: ``"lhs"`` (Latin hypercube, default) or ``"random"``.
-        xi: exploration margin of EI / PI (in standardised units of y).
+        xi: exploration margin of EI / PI, in standardised units of y. The default 0.01 is
+            scikit-optimize's (``gp_minimize``) and ``acquisition_score``'s: EI then rates a
+            point by an improvement of at least 1 % of the spread of the observed values, so
+            a candidate predicted exactly at the incumbent with tiny sigma does not win on
+            round-off, while the ranking elsewhere barely changes.
         kappa: exploration weight of LCB.
         kernel: ``"matern52"`` (default) or ``"rbf"``.
         n_candidates: random candidates per ask; the best ``n_local`` of them seed a local search.
@@ -64,15 +72,14 @@ class BayesOpt(Searcher):
     """
 
     def __init__(self, space: Space, acquisition: str = "ei", n_initial: int = 10, initial_design: str = "lhs",
-                 xi: float = 0.0, kappa: float = 1.96, kernel: str = "matern52", n_candidates: int = 5000,
+                 xi: float = 0.01, kappa: float = 1.96, kernel: str = "matern52", n_candidates: int = 5000,
                  n_local: int = 5, seed: int | None = None):
         super().__init__(space, seed)
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"unknown acquisition {acquisition!r}; choose one of {ACQUISITIONS}")
         if initial_design not in ("lhs", "random"):
             raise ValueError(f"initial_design must be 'lhs' or 'random', got {initial_design!r}")
-        if isinstance(n_initial, bool) or not isinstance(n_initial, int) or n_initial < 1:
-            raise ValueError(f"n_initial must be an integer >= 1, got {n_initial!r}")
+        check_int("n_initial", n_initial, 1)
         if not (xi >= 0 and kappa >= 0):
             raise ValueError(f"xi and kappa must be >= 0, got xi={xi!r}, kappa={kappa!r}")
         self.acquisition, self.n_initial, self.xi, self.kappa = acquisition, n_initial, xi, kappa
@@ -96,8 +103,8 @@ class BayesOpt(Searcher):
             if isinstance(dim, Float):
                 continue
             if isinstance(dim, Int) and dim.log:
-                a, b = np.log(dim.low - 0.5), np.log(dim.high + 0.5)
-                values = np.clip(np.round(np.exp(a + U[:, j] * (b - a))), dim.low, dim.high)
+                a, b = dim.log_bounds()
+                values = dim.round(np.exp(a + U[:, j] * (b - a)))
                 U[:, j] = (np.log(values) - a) / (b - a)
             else:  # Int on a linear scale, or Choice: k equal cells, centres (i + 0.5) / k
                 k = int(dim.size())
@@ -118,21 +125,21 @@ class BayesOpt(Searcher):
         return np.hstack(columns)
 
     def _key(self, u: np.ndarray) -> str:
-        return json.dumps(self.space.from_unit(u), sort_keys=True, default=repr)
+        return config_key(self.space.from_unit(u))
 
     # --- the GP and the acquisition ------------------------------------------------
     def _training_data(self) -> tuple[np.ndarray, np.ndarray] | None:
-        done = [t for t in self.trials if t.status != "pending"]
-        ok = [t.value for t in done if t.ok]
+        ok = [t.value for t in self.trials if t.ok]
         if len(ok) < 2:
             return None
-        worst = max(ok)  # failed trials are imputed with the worst value seen
-        U = np.array([self.space.to_unit(t.config) for t in done])
-        y = np.array([t.value if t.ok else worst for t in done])
+        worst = max(ok)  # failed and pending trials are imputed with the worst value seen
+        U = np.array([self.space.to_unit(t.config) for t in self.trials])
+        y = np.array([t.value if t.ok else worst for t in self.trials])
         return U, y
 
     def fit_model(self) -> GaussianProcess | None:
-        """Fit the GP to the finished trials; ``None`` while fewer than two succeeded."""
+        """Fit the GP to every trial (failed and pending ones as the worst value); ``None`` while
+        fewer than two succeeded."""
         data = self._training_data()
         if data is None:
             return None

@@ -17,9 +17,10 @@ brackets and replaces the sampler by a TPE-like model, following HpBandSter's
    from ``l`` with bandwidths widened by ``bandwidth_factor`` (3), and the one with the
    largest ``l(x) / g(x)`` is returned (TPE's expected-improvement criterion).
 
-The KDE works on a vector view of a config: Float and Int dimensions as their unit-cube
-coordinate (``space.to_unit``; Gaussian kernel), Choice dimensions as the option index
-(Aitchison-Aitken kernel: weight ``1 - h`` on the same option, ``h / (c - 1)`` on each other).
+The KDE works on TPE's vector view of a config (``minilib.hpo.tpe.to_internal``): Float and
+Int dimensions as their unit-cube coordinate (``space.to_unit``; Gaussian kernel), Choice
+dimensions as the option index (Aitchison-Aitken kernel: weight ``1 - h`` on the same option,
+``h / (c - 1)`` on each other).
 Two deviations from statsmodels' ``KDEMultivariate`` (which HpBandSter calls): ``c`` is
 the number of options of the Choice (statsmodels counts the values present in the data,
 which breaks when only one is), and a categorical bandwidth is capped at ``(c - 1) / c``
@@ -40,12 +41,13 @@ Chapter 04 ("Multi-fidelity HPO") walks through this module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from minilib.hpo.hyperband import Hyperband
+from minilib.hpo.tpe import from_internal, sample_truncnorm, to_internal
 from minilib.space import Choice, Config, Space
 from minilib.study import Trial
 
@@ -56,15 +58,8 @@ def levels(space: Space) -> np.ndarray:
     return np.array([len(d.options) if isinstance(d, Choice) else 0 for d in space.dimensions.values()])
 
 
-def to_vector(space: Space, config: Config) -> np.ndarray:
-    """Unit-cube coordinate for Float/Int, option index (0, 1, …) for Choice."""
-    return np.array([dim.index(config[name]) if isinstance(dim, Choice) else dim.to_unit(config[name])
-                     for name, dim in space.dimensions.items()], dtype=float)
-
-
-def from_vector(space: Space, vector: np.ndarray) -> Config:
-    return {name: dim.options[int(round(v))] if isinstance(dim, Choice) else dim.from_unit(v)
-            for (name, dim), v in zip(space.dimensions.items(), vector)}
+#: unit-cube coordinate for Float/Int, option index (0, 1, ...) for Choice: TPE's view (``minilib.hpo.tpe``)
+to_vector, from_vector = to_internal, from_internal
 
 
 # --- 2) the product-kernel density estimate -------------------------------------------------------
@@ -106,11 +101,7 @@ class ProductKDE:
         (bandwidth x ``bandwidth_factor``) or, for a Choice, keep its option with probability
         ``1 - h`` and draw a uniform option otherwise (as HpBandSter does)."""
         rows = self.data[rng.integers(len(self.data), size=n)]               # (n, d)
-        h = self.bandwidth * bandwidth_factor
-        # truncated normal on [0, 1] around each row, by the inverse CDF
-        lo, hi = ndtr((0 - rows) / h), ndtr((1 - rows) / h)
-        u = lo + rng.random(rows.shape) * (hi - lo)
-        cont = np.clip(rows + h * ndtri(np.clip(u, 1e-300, 1 - 1e-16)), 0.0, 1.0)
+        cont = sample_truncnorm(rows, self.bandwidth * bandwidth_factor, rng)   # a normal cut to [0, 1]
         keep = rng.random(rows.shape) < 1 - self.bandwidth
         other = np.floor(rng.random(rows.shape) * np.maximum(self.levels, 1))
         cat = np.where(keep, rows, other)
@@ -124,22 +115,26 @@ class BOHB(Hyperband):
 
     Arguments beyond Hyperband's keep HpBandSter's names and defaults, except
     ``avoid_duplicates`` (True here; see the module docstring). Each trial that starts a new
-    configuration has ``meta["model_based"]`` (True when the model chose it).
+    configuration has ``meta["phase"]``: ``"model"`` when the model chose it, else ``"random"``
+    (and ``meta["model_based"]``, the same as a bool, the name chapter 04 first used).
+
+    The model is BOHB's ``sample_config``, the hook every multi-fidelity searcher takes new
+    configurations from; the brackets are Hyperband's, unchanged.
     """
 
     def __init__(self, space: Space, max_budget: float = 27, min_budget: float = 1, eta: int = 3,
                  seed: int | None = None, variant: str = "pseudocode", n_iterations: int | None = None,
                  top_n_percent: int = 15, min_points_in_model: int | None = None,
                  random_fraction: float = 1 / 3, num_samples: int = 64, bandwidth_factor: float = 3,
-                 min_bandwidth: float = 1e-3, avoid_duplicates: bool = True):
-        super().__init__(space, max_budget, min_budget, eta, seed, variant, n_iterations, avoid_duplicates)
+                 min_bandwidth: float = 1e-3, avoid_duplicates: bool = True,
+                 sampler: Callable[[Any], Config] | None = None):
+        super().__init__(space, max_budget, min_budget, eta, seed, variant, n_iterations, avoid_duplicates, sampler)
         d = len(space)
         self.min_points_in_model = max(d + 1, min_points_in_model or 0)
         self.top_n_percent, self.random_fraction = top_n_percent, random_fraction
         self.num_samples, self.bandwidth_factor, self.min_bandwidth = num_samples, bandwidth_factor, min_bandwidth
         self.levels = levels(space)
         self.observations: dict[float, list[tuple[np.ndarray, float]]] = {}  # budget -> [(vector, loss)]
-        self._model_based = False
 
     def tell(self, trial: Trial, value: Any, error: str | None = None) -> Trial:
         super().tell(trial, value, error)
@@ -172,10 +167,11 @@ class BOHB(Hyperband):
         return None
 
     def sample_config(self, budget: float) -> Config:
+        """With probability ``random_fraction``, or while there is no model: uniform (Hyperband's).
+        Otherwise the candidate of ``num_samples`` draws from ``l`` with the smallest ``g(x) / l(x)``."""
         model = self.model()
         if model is None or self.rng.random() < self.random_fraction:
-            self._model_based = False
-            return super().sample_config(budget)             # uniform (Hyperband's sampler)
+            return super().sample_config(budget)             # uniform; sets self.phase = "random"
         _, good, bad = model
         candidates = good.sample(self.num_samples, self.rng, self.bandwidth_factor)
         score = np.maximum(bad.pdf(candidates), 1e-32) / np.maximum(good.pdf(candidates), 1e-32)  # g / l
@@ -183,13 +179,12 @@ class BOHB(Hyperband):
         if self.avoid_duplicates:                             # extension: skip configurations seen before
             score = np.where([self.is_new(c) for c in configs], score, np.inf)
             if np.isinf(score).all():
-                self._model_based = False
                 return super().sample_config(budget)
-        self._model_based = True
+        self.phase = "model"
         return configs[int(np.argmin(score))]
 
     def ask(self) -> Trial | None:
         trial = super().ask()
-        if trial is not None and trial.meta["rung"] == 0:
-            trial.meta["model_based"] = self._model_based
+        if trial is not None and "phase" in trial.meta:
+            trial.meta["model_based"] = trial.meta["phase"] == "model"   # the older name
         return trial

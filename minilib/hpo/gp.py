@@ -296,14 +296,17 @@ class GaussianProcess:
         """Draw functions at the rows of ``X``: from the posterior, or from the prior (``prior=True``).
 
         Returns an array of shape ``(n_samples, len(X))`` in y's units. The prior uses the
-        current hyperparameters (those given to the constructor before any fit).
+        current hyperparameters (those given to the constructor before any fit) and, after a
+        fit, undoes the normalisation of y like ``predict``: mean ``y_mean_``, covariance
+        ``y_std_**2 * s^2 R``. Before any fit y's units are the normalised ones (mean 0).
         """
         Xs = np.atleast_2d(np.asarray(X, dtype=float))
         rng = np.random.default_rng(seed)
         if prior:
             theta = self.theta_ if self.theta_ is not None else self._initial_theta(Xs.shape[1])
-            mean = np.zeros(len(Xs))
-            cov = np.exp(theta[-2]) * KERNELS[self.kernel](Xs, Xs, np.exp(theta[:-2]))
+            y_mean, y_std = (self.y_mean_, self.y_std_) if hasattr(self, "y_mean_") else (0.0, 1.0)
+            mean = np.full(len(Xs), y_mean)
+            cov = y_std**2 * np.exp(theta[-2]) * KERNELS[self.kernel](Xs, Xs, np.exp(theta[:-2]))
         else:
             mean, cov = self.predict(Xs, return_cov=True)
         L, _ = cholesky_with_jitter(0.5 * (cov + cov.T))

@@ -20,18 +20,21 @@ evaluations and 1902 budget units per iteration. The paper's printed Table 1 use
 1701 units), and so do HpBandSter and DEHB; ``variant="table"`` gives that one.
 SMAC3 follows the pseudocode (issue automl/SMAC3#977).
 
+``Hyperband`` is ``SuccessiveHalving`` with a longer schedule: the same driver runs the
+brackets one after the other and takes each new configuration from ``sample_config(budget)``.
+
 Chapter 04 ("Multi-fidelity HPO") walks through this module.
 """
 
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Callable
 from typing import Any
 
-from minilib.hpo.successive_halving import Bracket, _nice, max_rung_index, sh_rungs
+from minilib.hpo._checks import check_budgets, check_int
+from minilib.hpo.successive_halving import SuccessiveHalving, max_rung_index, sh_rungs
 from minilib.space import Config, Space
-from minilib.study import Searcher, Trial
 
 
 def hyperband_schedule(max_budget: float, eta: int = 3, min_budget: float = 1,
@@ -47,8 +50,7 @@ def hyperband_schedule(max_budget: float, eta: int = 3, min_budget: float = 1,
     if variant not in ("pseudocode", "table"):
         raise ValueError(f"variant must be 'pseudocode' (Algorithm 1) or 'table' (the paper's Table 1), "
                          f"got {variant!r}")
-    if not (min_budget > 0 and max_budget >= min_budget):
-        raise ValueError(f"need 0 < min_budget <= max_budget, got {min_budget!r}, {max_budget!r}")
+    check_budgets(max_budget, min_budget)
     s_max = max_rung_index(max_budget / min_budget, eta)   # integer arithmetic: s_max(243, 3) = 5
     brackets = []
     for s in range(s_max, -1, -1):
@@ -63,83 +65,40 @@ def hyperband_schedule(max_budget: float, eta: int = 3, min_budget: float = 1,
 def schedule_totals(brackets: list[list[tuple[int, float]]]) -> tuple[int, float]:
     """(evaluations, budget units) of a schedule: 206 and 1902 for R = 81, eta = 3."""
     trials = sum(n for bracket in brackets for n, _ in bracket)
-    units = sum(n * r for bracket in brackets for n, r in bracket)
-    return trials, _nice(units)
+    units = math.fsum(n * r for bracket in brackets for n, r in bracket)
+    return trials, int(units) if units.is_integer() else units
 
 
-class Hyperband(Searcher):
+class Hyperband(SuccessiveHalving):
     """Hyperband over ``space``: successive-halving brackets ``s = s_max, ..., 0``, repeated.
 
     Args:
         max_budget, min_budget, eta, variant: see ``hyperband_schedule``.
         n_iterations: how many full Hyperband iterations (all brackets) to run; ``None`` = no
-            limit (stop it with ``minimize(..., n_trials=...)``).
-        avoid_duplicates: Algorithm 1 draws configurations i.i.d., so in a finite (discrete)
-            space the same configuration is started again and again. With ``True`` a new
-            configuration is one not started before, while there are any (an extension).
+            limit (stop it with ``minimize(..., n_trials=...)``). ``finished`` is set when the
+            last result of the last bracket is told.
+        sampler, avoid_duplicates: where new configurations come from (``MultiFidelitySearcher``):
+            uniform by default, as in Algorithm 1; BOHB overrides ``sample_config`` with a model.
 
-    Brackets run one after the other; within a bracket ``ask()`` returns ``None`` while a
-    rung waits for results. New configurations come from ``sample_config`` (uniform here;
-    BOHB overrides it with a model). Trials carry ``meta = {"iteration", "bracket": s,
-    "rung": i, "config_id", "from_budget"}``.
+    Brackets run one after the other (the driver is ``SuccessiveHalving``'s); within a bracket
+    ``ask()`` returns ``None`` while a rung waits for results. Trials carry ``meta = {"iteration",
+    "bracket_index": k, "s": s, "rung": i, "config_id", "from_budget"}`` (and ``"bracket"``, an
+    older name of ``"s"``).
     """
-
-    multi_fidelity = True
 
     def __init__(self, space: Space, max_budget: float = 27, min_budget: float = 1, eta: int = 3,
                  seed: int | None = None, variant: str = "pseudocode", n_iterations: int | None = None,
-                 avoid_duplicates: bool = False):
-        super().__init__(space, seed)
-        self.max_budget, self.min_budget, self.eta = max_budget, min_budget, eta
-        self.schedule = hyperband_schedule(max_budget, eta, min_budget, variant)
-        self.s_max = len(self.schedule) - 1
+                 avoid_duplicates: bool = False, sampler: Callable[[Any], Config] | None = None):
+        schedule = hyperband_schedule(max_budget, eta, min_budget, variant)
+        if n_iterations is not None:
+            check_int("n_iterations", n_iterations, 1)
+        super().__init__(space, max_budget, min_budget, eta, seed=seed, sampler=sampler,
+                         n_brackets=None if n_iterations is None else n_iterations * len(schedule),
+                         avoid_duplicates=avoid_duplicates)
+        self.schedule = schedule                         # its first bracket is SH's default: s = s_max
+        self.s_max = len(schedule) - 1
         self.n_iterations = n_iterations
-        self.brackets: list[Bracket] = []                  # every bracket started, in order
-        self.avoid_duplicates = avoid_duplicates
-        self.started: set[str] = set()                      # every configuration started, as JSON
 
-    def sample_config(self, budget: float) -> Config:
-        """A new configuration for the first rung (budget ``budget``): uniform at random."""
-        config = self.space.sample(1, rng=self.rng)[0]
-        for _ in range(100):                                # with avoid_duplicates: redraw repeats
-            if not self.avoid_duplicates or self.is_new(config):
-                break
-            config = self.space.sample(1, rng=self.rng)[0]
-        return config
-
-    def is_new(self, config: Config) -> bool:
-        """True if ``config`` was never started by this searcher."""
-        return json.dumps(config, sort_keys=True, default=repr) not in self.started
-
-    def _current(self) -> Bracket | None:
-        """The bracket to work on; start the next one (s = s_max, ..., 0, then again) when done."""
-        if self.brackets and not self.brackets[-1].done:
-            return self.brackets[-1]
-        k = len(self.brackets)                              # brackets started so far
-        if self.n_iterations is not None and k >= self.n_iterations * len(self.schedule):
-            return None
-        self.brackets.append(Bracket(self.schedule[k % len(self.schedule)]))
-        return self.brackets[-1]
-
-    def ask(self) -> Trial | None:
-        bracket = self._current()
-        if bracket is None:
-            self.finished = True
-            return None
-        job = bracket.next()
-        if job is None:
-            return None                                     # waiting for the current rung's results
-        config_id, rung, budget = job
-        if config_id is None:
-            config_id = bracket.add_config(self.sample_config(budget))
-            self.started.add(json.dumps(bracket.configs[config_id], sort_keys=True, default=repr))
-        k = len(self.brackets) - 1
-        return self._new_trial(bracket.configs[config_id], budget, iteration=k // len(self.schedule),
-                               bracket=self.s_max - k % len(self.schedule), bracket_index=k, rung=rung,
-                               config_id=config_id, from_budget=bracket.budget_before(rung))
-
-    def tell(self, trial: Trial, value: Any, error: str | None = None) -> Trial:
-        super().tell(trial, value, error)
-        bracket = self.brackets[trial.meta["bracket_index"]]
-        bracket.report(trial.meta["config_id"], trial.meta["rung"], trial.value, trial.number)
-        return trial
+    def bracket_meta(self, k: int) -> dict[str, Any]:
+        s = self.s_max - k % len(self.schedule)
+        return {"iteration": k // len(self.schedule), "bracket_index": k, "s": s, "bracket": s}

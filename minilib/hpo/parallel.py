@@ -26,13 +26,8 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
+from minilib.hpo._checks import check_int
 from minilib.study import Searcher, Study, Trial, evaluate_trial
-
-
-def _check_workers(n_workers: Any) -> None:
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
-
 
 # --- 1) real worker processes ---------------------------------------------------------------------
 
@@ -49,9 +44,8 @@ def run_parallel(objective: Callable[..., Any], searcher: Searcher, n_trials: in
     one). ``initializer`` runs once in each worker (e.g. ``torch.set_num_threads(1)``).
     Searchers minimise; a failed objective gives a failed trial, the search goes on.
     """
-    _check_workers(n_workers)
-    if not isinstance(n_trials, int) or n_trials < 1:
-        raise ValueError(f"n_trials must be a positive integer, got {n_trials!r}")
+    check_int("n_workers", n_workers, 1)
+    check_int("n_trials", n_trials, 1)
     running: dict[Future, Trial] = {}
     workers: dict[int, int] = {}                              # pid -> worker number 0, 1, ...
     asked, start = 0, time.perf_counter()
@@ -100,7 +94,7 @@ def simulate(searcher: Searcher, benchmark: CostModel, n_workers: int = 1, time_
     search) runs the full ``max_budget``. The run stops when the searcher is finished,
     when ``max_trials`` were asked, or when a trial would *start* after ``time_limit``.
     """
-    _check_workers(n_workers)
+    check_int("n_workers", n_workers, 1)
     if time_limit is None and max_trials is None and not searcher.multi_fidelity:
         raise ValueError("give time_limit or max_trials: this searcher could run forever")
     now, events, free = 0.0, [], list(range(n_workers))

@@ -45,15 +45,16 @@ Chapter 03 ("Tree-structured Parzen estimators") explains every piece.
 
 from __future__ import annotations
 
-import json
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from scipy.special import log_ndtr, ndtr, ndtri
 
-from minilib.space import Choice, Config, Int, Space
+from minilib.hpo._checks import check_int
+from minilib.space import Choice, Config, Int, Space, config_key
 from minilib.study import Searcher, Trial
 
 EPS = 1e-12
@@ -164,8 +165,9 @@ def _log_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return log_hi + np.log1p(-np.exp(np.minimum(log_lo - log_hi, 0.0)))
 
 
-def _sample_truncnorm(mu: np.ndarray, sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Samples of N(mu, sigma^2) truncated to [0, 1] by inverting the CDF (mu lies in [0, 1])."""
+def sample_truncnorm(mu: np.ndarray, sigma: Any, rng: np.random.Generator) -> np.ndarray:
+    """Samples of N(mu, sigma^2) truncated to [0, 1] by inverting the CDF (mu lies in [0, 1]),
+    one per entry of ``mu`` (``sigma`` broadcasts). BOHB's KDE samples with it too."""
     cdf_lo, cdf_hi = ndtr((0.0 - mu) / sigma), ndtr((1.0 - mu) / sigma)
     u = cdf_lo + rng.random(mu.shape) * (cdf_hi - cdf_lo)
     return np.clip(mu + sigma * ndtri(np.clip(u, 1e-300, 1 - 1e-16)), 0.0, 1.0)
@@ -174,8 +176,8 @@ def _sample_truncnorm(mu: np.ndarray, sigma: np.ndarray, rng: np.random.Generato
 def _int_cell(dim: Int, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For unit points u of an Int dimension: its cell [left, right] and the cell centre."""
     if dim.log:
-        a, b = math.log(dim.low - 0.5), math.log(dim.high + 0.5)
-        v = np.clip(np.round(np.exp(a + u * (b - a))), dim.low, dim.high)
+        a, b = dim.log_bounds()
+        v = dim.round(np.exp(a + u * (b - a)))
         return (np.log(v - 0.5) - a) / (b - a), (np.log(v + 0.5) - a) / (b - a), (np.log(v) - a) / (b - a)
     k = int(dim.size())
     i = np.minimum(np.floor(u * k), k - 1)
@@ -197,7 +199,7 @@ def from_internal(space: Space, row: np.ndarray) -> Config:
     """Inverse of ``to_internal``: a valid configuration."""
     config = {}
     for (name, dim), x in zip(space.dimensions.items(), row):
-        config[name] = dim.options[int(x)] if isinstance(dim, Choice) else dim.from_unit(x)
+        config[name] = dim.options[int(round(x))] if isinstance(dim, Choice) else dim.from_unit(x)
     return config
 
 
@@ -237,7 +239,7 @@ class ParzenEstimator:
                 cum = np.cumsum(p[kernel], axis=1)
                 out[:, j] = np.minimum(np.sum(cum < rng.random((n, 1)) * cum[:, -1:], axis=1), len(dim.options) - 1)
             else:
-                u = _sample_truncnorm(p[0][kernel], p[1][kernel], rng)
+                u = sample_truncnorm(p[0][kernel], p[1][kernel], rng)
                 out[:, j] = _int_cell(dim, u)[2] if isinstance(dim, Int) else u
         return out
 
@@ -272,20 +274,26 @@ class TPE(Searcher):
         space: the search space.
         gamma: ``n -> number of good trials`` (default ``default_gamma``), or a fraction
             in (0, 1] meaning ceil(gamma n).
-        n_startup: random trials before the model is used (Optuna: 10).
+        n_initial: random trials before the model is used (Optuna's ``n_startup_trials``: 10;
+            the same name as ``BayesOpt``'s). ``n_startup`` is its older name, still accepted.
         n_candidates: draws from l(x) per proposal (Optuna: 24).
         prior_weight, consider_magic_clip, consider_endpoints: see ``parzen_bandwidths``.
         weights: ``n -> weights`` of the observations in trial order.
         multivariate: one product kernel per observation (True, Optuna >= 5) or one
             independent estimator per dimension (False, Bergstra et al. 2011).
         seed: makes the search reproducible.
+
+    Each trial's ``meta["phase"]`` is ``"initial"`` (random) or ``"model"``.
     """
 
-    def __init__(self, space: Space, gamma: Callable[[int], int] | float = default_gamma, n_startup: int = 10,
+    def __init__(self, space: Space, gamma: Callable[[int], int] | float = default_gamma, n_initial: int = 10,
                  n_candidates: int = 24, prior_weight: float = 1.0, consider_magic_clip: bool = True,
                  consider_endpoints: bool = False, weights: Callable[[int], np.ndarray] = default_weights,
-                 multivariate: bool = True, seed: int | None = None):
+                 multivariate: bool = True, seed: int | None = None, n_startup: int | None = None):
         super().__init__(space, seed)
+        if n_startup is not None:
+            warnings.warn("TPE(n_startup=...) is now TPE(n_initial=...)", DeprecationWarning, stacklevel=2)
+            n_initial = n_startup
         if isinstance(gamma, (int, float)) and not isinstance(gamma, bool):
             if not 0 < gamma <= 1:
                 raise ValueError(f"a numeric gamma is a fraction in (0, 1], got {gamma!r}")
@@ -293,18 +301,21 @@ class TPE(Searcher):
             gamma = lambda n: math.ceil(fraction * n)
         if not callable(gamma):
             raise TypeError(f"gamma must be a function n -> n_below or a fraction, got {gamma!r}")
-        if isinstance(n_startup, bool) or not isinstance(n_startup, int) or n_startup < 0:
-            raise ValueError(f"n_startup must be an integer >= 0, got {n_startup!r}")
-        if isinstance(n_candidates, bool) or not isinstance(n_candidates, int) or n_candidates < 1:
-            raise ValueError(f"n_candidates must be an integer >= 1, got {n_candidates!r}")
         if not prior_weight > 0:
             raise ValueError(f"prior_weight must be > 0, got {prior_weight!r}")
-        self.gamma, self.n_startup, self.n_candidates = gamma, n_startup, n_candidates
+        self.gamma = gamma
+        self.n_initial = check_int("n_initial", n_initial)
+        self.n_candidates = check_int("n_candidates", n_candidates, 1)
         self.weights = weights
         self.multivariate = multivariate
         self._pe_options = {"prior_weight": prior_weight, "consider_magic_clip": consider_magic_clip,
                             "consider_endpoints": consider_endpoints}
         self._seen: set[str] = set()
+
+    @property
+    def n_startup(self) -> int:
+        """The older name of ``n_initial``."""
+        return self.n_initial
 
     def split(self) -> tuple[list[Trial], list[Trial]]:
         """The good (below y*) and bad trials, each in trial order; pending trials count as bad."""
@@ -334,22 +345,19 @@ class TPE(Searcher):
         order = np.argsort(-score, kind="stable")
         if avoid_seen:  # in a discrete space, prefer a configuration not tried yet
             for i in order:
-                if self._key(from_internal(self.space, candidates[i])) not in self._seen:
+                if config_key(from_internal(self.space, candidates[i])) not in self._seen:
                     return candidates[i], float(score[i])
         return candidates[order[0]], float(score[order[0]])
 
-    def _key(self, config: Config) -> str:
-        return json.dumps(config, sort_keys=True, default=repr)
-
     def ask(self) -> Trial | None:
         n_ok = sum(t.ok for t in self.trials)
-        if n_ok < self.n_startup:
-            config, meta = self.space.sample(1, rng=self.rng)[0], {"phase": "startup"}
+        if n_ok < self.n_initial:
+            config, meta = self.space.sample(1, rng=self.rng)[0], {"phase": "initial"}
         elif self.multivariate:
             row, score = self._best_candidate(self.space.names, avoid_seen=self.space.is_discrete())
             config, meta = from_internal(self.space, row), {"phase": "model", "log_ratio": score}
         else:
             row = np.array([self._best_candidate([name], avoid_seen=False)[0][0] for name in self.space.names])
             config, meta = from_internal(self.space, row), {"phase": "model"}
-        self._seen.add(self._key(config))
+        self._seen.add(config_key(config))
         return self._new_trial(config, **meta)
