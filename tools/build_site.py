@@ -147,9 +147,9 @@ def status_page(chapters: list[Path], record: dict, this_build: dict) -> str:
                 "The pages of this site were rendered from notebooks executed in this build:", "",
                 "| chapter | mode | run time | executed |", "| --- | --- | ---: | --- |"]
         for name in names:
-            if name in this_build:
-                entry = this_build[name]
-                out.append(f"| `{name}` | {entry['mode']} | {entry['seconds']:.0f} s | {entry['measured']} |")
+            entry = this_build.get(name)
+            out.append(f"| `{name}` | {entry['mode']} | {entry['seconds']:.0f} s | {entry['measured']} |" if entry
+                       else f"| `{name}` | — | — | not timed (failed, or executed elsewhere) |")
         out.append("")
     return "\n".join(out)
 
