@@ -170,9 +170,10 @@ def check_wrong(exercises: list[Exercise], jobs: int, timeout: float) -> list[st
                 problems.append(f"{exercise.name}/wrong/{label}: {sorted(unknown)} are not assignment modules")
                 continue
             report = grader.grade(None, [exercise.name], timeout=timeout, jobs=jobs, budget=None,
-                                  submission_modules={**exercise.modules, **modules})
+                                  submission_modules={**exercise.modules, **modules}, only_modules=set(modules))
             lost = [r.nodeid.split("::")[-1] for r in report.results if not r.passed]
-            print(f"wrong:     {exercise.name}/{label}: {report.score:g}/{report.max_score:g}"
+            print(f"wrong:     {exercise.name}/{label}: {report.score:g}/{report.max_score:g} on the tests of "
+                  f"{', '.join(sorted(modules))}"
                   f" (fails {', '.join(lost) if lost else 'nothing'})")
             if report.score >= report.max_score:
                 problems.append(f"{exercise.name}/wrong/{label}: a plausible wrong submission keeps full marks")

@@ -63,3 +63,22 @@ def standardize(X: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     ### BEGIN SOLUTION
     return (np.asarray(X, dtype=float) - mean) / std
     ### END SOLUTION
+
+
+def validation_accuracy(X: np.ndarray, y: np.ndarray, fit, predict, val_fraction: float = 0.2, seed: int = 0) -> float:
+    """The whole protocol of chapter 00 for one model: split, standardise with training statistics, fit, score.
+
+    1. ``train, val = train_val_split(y, val_fraction, seed)``;
+    2. ``mean, std = fit_standardizer(X[train])`` and standardise both parts with them;
+    3. ``model = fit(X_train, y[train])`` with the standardised training inputs;
+    4. return the validation accuracy ``mean(predict(model, X_val) == y[val])`` as a ``float``.
+
+    ``fit`` and ``predict`` are any model's functions (a nearest-centroid classifier in the tests).
+    """
+    ### BEGIN SOLUTION
+    train, val = train_val_split(y, val_fraction, seed)
+    mean, std = fit_standardizer(X[train])
+    model = fit(standardize(X[train], mean, std), y[train])
+    predictions = np.asarray(predict(model, standardize(X[val], mean, std)))
+    return float(np.mean(predictions == np.asarray(y)[val]))
+    ### END SOLUTION

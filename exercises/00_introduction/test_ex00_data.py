@@ -1,6 +1,7 @@
 """Graded tests for ex00_data.py (a stratified validation split; standardising with training statistics)."""
 
 import ex00_data as ex
+import excheck as check
 import numpy as np
 import pytest
 
@@ -99,3 +100,63 @@ def test_constant_feature_and_integer_input():
     assert np.all(np.isfinite(Z))
     np.testing.assert_allclose(Z[:, 1], 0.0)
     np.testing.assert_allclose(Z[:, 0], (np.arange(1, 5) - 2.5) / np.std([1, 2, 3, 4]))
+
+
+# --- task 3: the whole validation protocol (end to end) --------------------------------------------------
+
+def _centroid_fit(X, y):
+    classes = np.unique(y)
+    return classes, np.stack([X[y == c].mean(axis=0) for c in classes])
+
+
+def _centroid_predict(model, X):
+    classes, centres = model
+    return classes[np.argmin(((X[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)]
+
+
+def _reference_accuracy(X, y, val_fraction, seed):
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for c in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == c))
+        n_val = int(round(val_fraction * len(members)))
+        val.append(members[:n_val])
+        train.append(members[n_val:])
+    train, val = np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+    mean, std = X[train].mean(axis=0), X[train].std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    model = _centroid_fit((X[train] - mean) / std, y[train])
+    return float(np.mean(_centroid_predict(model, (X[val] - mean) / std) == y[val]))
+
+
+def _blobs(seed, n=240, d=3, k=3, spread=1.5):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    scales = rng.uniform(0.1, 50.0, d)            # features on very different scales: standardising matters
+    X = (rng.normal(size=(k, d))[y] * spread + rng.normal(size=(n, d))) * scales + rng.normal(0, 100, d)
+    return X, y
+
+
+@pytest.mark.points(1)
+def test_validation_accuracy_of_a_nearest_centroid_model():
+    X, y = _blobs(0)
+    seen = []
+
+    def fit(X_train, y_train):
+        seen.append(X_train)
+        return _centroid_fit(X_train, y_train)
+
+    acc = check.number(ex.validation_accuracy(X, y, fit, _centroid_predict, 0.25, seed=1), "the accuracy")
+    check.approx(acc, _reference_accuracy(X, y, 0.25, 1), abs=1e-12, what="validation accuracy")
+    assert len(seen) == 1 and seen[0].shape == (len(y) - 60, 3)
+    check.close(seen[0].mean(axis=0), np.zeros(3), atol=1e-9, what="mean of the inputs fit() saw")
+
+
+@pytest.mark.points(2)
+@pytest.mark.hidden
+def test_validation_accuracy_on_hidden_seeded_data():
+    # catches standardising with all the data (leakage), forgetting to standardise, or splitting differently
+    for seed in (3, 4, 5):
+        X, y = _blobs(seed, n=150 + 30 * seed, d=4, k=2 + seed % 3, spread=0.6)
+        acc = check.number(ex.validation_accuracy(X, y, _centroid_fit, _centroid_predict, 0.3, seed=seed))
+        check.approx(acc, _reference_accuracy(X, y, 0.3, seed), abs=1e-12, what=f"accuracy (seed {seed})")

@@ -96,3 +96,50 @@ def choose_candidate(candidates, good_obs, bad_obs, low: float, high: float) -> 
     scores = np.log(parzen_pdf(candidates, good_obs, low, high)) - np.log(parzen_pdf(candidates, bad_obs, low, high))
     return int(np.argmax(scores)), scores
     ### END SOLUTION
+
+
+def tpe_minimize(objective, low: float, high: float, n_trials: int, n_startup: int = 10, n_candidates: int = 24,
+                 seed: int = 0) -> tuple[float, list[float], list[float]]:
+    """Minimise ``objective(x)`` on [low, high] with TPE (Bergstra et al. 2011), built from your functions.
+
+    With ``rng = np.random.default_rng(seed)``:
+
+    1. The first ``n_startup`` trials draw ``x = rng.uniform(low, high)``.
+    2. Every later trial splits the values so far with ``split_good_bad``, draws ``n_candidates``
+       candidates from l(x), the Parzen estimator of the good observations (``parzen_pdf``'s mixture,
+       prior weight 1): for each candidate pick a kernel ``j = rng.choice(k, p=weights)`` among the
+       k = n_good + 1 kernels (the observations in the order of ``good``, then the prior), then draw
+       ``x = rng.normal(centre_j, sigma_j)`` again and again until ``low <= x <= high``; and evaluates
+       the candidate ``choose_candidate`` picks (against the bad observations).
+
+    ``objective`` may return NaN for a failed trial (it is then neither good nor bad). Return
+    ``(best_x, xs, values)``: the x of the smallest value, and every x and value in trial order.
+    """
+    ### BEGIN SOLUTION
+    rng = np.random.default_rng(seed)
+    xs: list[float] = []
+    values: list[float] = []
+    for trial in range(n_trials):
+        if trial < n_startup:
+            x = float(rng.uniform(low, high))
+        else:
+            good, bad = split_good_bad(values)
+            good_obs = np.array([xs[i] for i in good])
+            centres = np.append(good_obs, 0.5 * (low + high))
+            sigmas = np.append(bandwidths(good_obs, low, high), high - low)
+            weights = np.ones(len(centres)) / len(centres)
+            candidates = []
+            for _ in range(n_candidates):
+                j = rng.choice(len(centres), p=weights)
+                c = rng.normal(centres[j], sigmas[j])
+                while not low <= c <= high:
+                    c = rng.normal(centres[j], sigmas[j])
+                candidates.append(float(c))
+            index, _ = choose_candidate(np.array(candidates), good_obs, [xs[i] for i in bad], low, high)
+            x = candidates[index]
+        xs.append(x)
+        values.append(float(objective(x)))
+    finished = [i for i, v in enumerate(values) if not math.isnan(v)]
+    best = min(finished, key=lambda i: (values[i], i)) if finished else 0
+    return xs[best], xs, values
+    ### END SOLUTION

@@ -59,3 +59,33 @@ def asha_job(rungs: list[list[tuple[int, float | None]]], promoted: list[set[int
                 return k + 1, config_id
     return None
     ### END SOLUTION
+
+
+def successive_halving(objective, n_configs: int, min_budget: float, eta: int = 3,
+                       ) -> tuple[int, list[tuple[int, float, float | None]]]:
+    """Run synchronous successive halving (Jamieson & Talwalkar 2016; Li et al. 2018, Algorithm 1's inner loop).
+
+    Configurations are the integers ``0 .. n_configs - 1``; ``objective(config, budget)`` returns the
+    value to minimise (or ``None``/NaN when the run fails). Rung 0 evaluates every configuration, in
+    increasing order, at ``min_budget``. Each later rung evaluates, best first, the ``survivors`` (your
+    task 4) of the rung before, at ``eta`` times its budget. Stop after the first rung that has a single
+    configuration, or whose ``survivors`` are empty.
+
+    Return ``(best, history)``: ``best`` is the best configuration of the last rung evaluated (the first
+    of ``survivors(values, eta=1)``), ``history`` the list of ``(config, budget, value)`` of every call,
+    in call order.
+    """
+    ### BEGIN SOLUTION
+    alive, budget, history = list(range(n_configs)), float(min_budget), []
+    while True:
+        values = []
+        for config in alive:
+            value = objective(config, budget)
+            history.append((config, budget, value))
+            values.append(value)
+        keep = survivors(values, eta)
+        if len(alive) == 1 or not keep:
+            return alive[survivors(values, 1)[0]], history
+        alive = [alive[j] for j in keep]
+        budget *= eta
+    ### END SOLUTION
