@@ -106,11 +106,8 @@ def lower_confidence_bound(mu: Any, sigma: Any, kappa: float = 1.96) -> np.ndarr
 
 
 def upper_confidence_bound(mu: Any, sigma: Any, kappa: float = 1.96) -> np.ndarray:
-    """UCB = mu + kappa sigma, the GP-UCB rule for *maximisation* (Srinivas et al. 2010)."""
-    if not kappa >= 0:
-        raise ValueError(f"kappa must be >= 0, got {kappa!r}")
-    mu, sigma = _inputs(mu, sigma)
-    return mu + kappa * sigma
+    """UCB = mu + kappa sigma, the GP-UCB rule for *maximisation* (Srinivas et al. 2010): -LCB(-mu)."""
+    return -lower_confidence_bound(-np.asarray(mu, dtype=float), sigma, kappa)
 
 
 ACQUISITIONS = ("ei", "pi", "lcb")

@@ -83,7 +83,7 @@ class BayesOpt(Searcher):
         if not (xi >= 0 and kappa >= 0):
             raise ValueError(f"xi and kappa must be >= 0, got xi={xi!r}, kappa={kappa!r}")
         self.acquisition, self.n_initial, self.xi, self.kappa = acquisition, n_initial, xi, kappa
-        self.n_candidates, self.n_local = int(n_candidates), int(n_local)
+        self.n_candidates, self.n_local = check_int("n_candidates", n_candidates, 1), check_int("n_local", n_local, 1)
         self.gp = GaussianProcess(kernel=kernel, n_restarts=1, seed=int(self.rng.integers(2**31)))
         self._dims = list(space.dimensions.values())
         self._continuous = np.array([not isinstance(d, Choice) for d in self._dims])

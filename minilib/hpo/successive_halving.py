@@ -10,7 +10,8 @@ The rungs (``sh_rungs``) follow Hyperband's Algorithm 1 (Li et al., JMLR 2018): 
 ``s = floor(log_eta(max_budget / min_budget))`` the budgets are derived *downward from the
 maximum*, ``r_i = max_budget * eta**(i - s)``, and rung ``i`` holds ``n_i = floor(n * eta**-i)``
 configurations. With eta = 2 and budgets 1..6 that gives configs [4, 2, 1] at budgets
-[1.5, 3, 6], as in SMAC3 (its test suite pins exactly these numbers).
+[1.5, 3, 6], as in SMAC3 (its test suite pins exactly these numbers). Budgets are computed
+exactly (``rung_budget``), so 27 epochs / 3**4 is the same float as a benchmark's ``1 / 3``.
 
 The first rung holds ``n`` configurations and the last one is always at ``max_budget``: with ``n``
 given, the number of halvings is ``s = min(s_max, floor(log_eta n))``, so that at least one
@@ -154,7 +155,7 @@ class Bracket:
     def next(self) -> tuple[int | None, int, float] | None:
         if len(self.results[self.rung]) == self.size and not self.done:
             self._promote()
-        n_i, r_i = self.rungs[self.rung]
+        r_i = self.rungs[self.rung][1]
         if self.n_asked >= self.size:
             return None                                  # waiting for results, or done
         self.n_asked += 1
@@ -170,6 +171,7 @@ class Bracket:
         return [ok[j][2] for j in best]
 
     def _promote(self) -> None:
+        """Move to the next rung with the survivors of this one (all of them if fewer succeeded)."""
         self.queue = self.survivors()
         self.rung += 1
         self.size, self.n_asked = len(self.queue), 0
