@@ -1,0 +1,10 @@
+"""Neural architecture search (chapters 05-07): import the submodule you need, e.g.
+``from minilib.nas import space, evolution``.
+
+* ``space``: the NAS-Bench-201-style cell space for 1-D CNNs (encoding, isomorphism, networks,
+  parameters, FLOPs, latency);
+* ``evolution``: regularized (aging) evolution (Real et al. 2019).
+
+The tabular benchmark of that space is ``minilib.benchmarks.nas``. Each algorithm is its own
+module, readable top to bottom; this package imports none of them eagerly.
+"""

@@ -1,0 +1,128 @@
+"""minilib.benchmarks.nas: the tabular NAS benchmark's loader, on a synthetic table this test
+writes (the real datasets/tabular_nas_mnist1d.npz is built separately), and the training
+function that fills it."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from minilib.benchmarks.nas import (
+    ARCH_METRICS,
+    EPOCHS,
+    NASBenchmark,
+    build_network,
+    load_tabular_nas,
+    rows_of,
+    save_table,
+    train_architecture,
+)
+from minilib.benchmarks.tabular import METRICS, TabularBenchmark
+from minilib.data import load_mnist1d
+from minilib.hpo.parallel import simulate
+from minilib.nas import space as S
+from minilib.nas.evolution import RegularizedEvolution
+
+N_SEEDS, N_EPOCHS = 2, 4
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """A table with known entries: row r, seed s, epoch e has val accuracy ((r * 7 + 3 s + e) % 1000) / 1000
+    (exact counts out of 1,000), test accuracy one count lower, seconds 0.1 (r % 5 + 1) (s + 1)."""
+    representatives, _ = rows_of()
+    n = len(representatives)
+    r, s, e = np.meshgrid(np.arange(n), np.arange(N_SEEDS), np.arange(N_EPOCHS), indexing="ij")
+    val = ((r * 7 + 3 * s + e) % 1000) / 1000
+    tables = {"val_accuracy": val, "test_accuracy": np.maximum(val - 0.001, 0.0), "val_loss": 1 - val,
+              "test_loss": 1.5 - val, "train_loss": 2 - val, "seconds": 0.1 * (r % 5 + 1) * (s + 1) + 0 * e}
+    arch = {"params": np.arange(n) * 10, "flops": np.arange(n) * 100, "latency": np.full(n, 1e-3)}
+    info = {"n_val": 1000, "n_test": 1000, "epochs": N_EPOCHS}
+    path = tmp_path_factory.mktemp("nas") / "table.npz"
+    save_table(path, tables, arch, info)
+    return path, tables, arch, representatives
+
+
+def test_one_row_per_unique_architecture(synthetic):
+    path, tables, arch, representatives = synthetic
+    bench = load_tabular_nas(path)
+    assert isinstance(bench, NASBenchmark) and isinstance(bench, TabularBenchmark)
+    assert (bench.n_configs, bench.n_unique, bench.n_seeds, bench.max_budget) == (15625, 4930, N_SEEDS, N_EPOCHS)
+    assert bench.space is S.SPACE and bench.unique_curve().shape == (4930, N_EPOCHS)
+    # stored exactly: the val accuracy counts come back as the same multiples of 1/1000
+    np.testing.assert_allclose(bench.unique_curve("val_accuracy"), tables["val_accuracy"].mean(axis=1), atol=1e-12)
+    assert bench.info["epochs"] == N_EPOCHS
+
+
+def test_objective_cost_regret_and_test_error_are_lookups_by_canonical_row(synthetic):
+    path, tables, arch, representatives = synthetic
+    bench = load_tabular_nas(path)
+    row = 123
+    cell = representatives[row]
+    expected = 1 - tables["val_accuracy"][row, :, 2].mean()           # budget 3 epochs = the third point
+    assert bench.objective(cell, 3) == pytest.approx(expected)
+    # seconds are stored as float16: three significant digits
+    assert bench.elapsed == pytest.approx(tables["seconds"][row, :, :3].mean(axis=0).sum(), rel=1e-3)
+    assert bench.test_error(cell, 3) == pytest.approx(1 - tables["test_accuracy"][row, :, 2].mean())
+    assert bench.regret(bench.lookup(cell)) == pytest.approx(bench.lookup(cell) - bench.best_value)
+    assert bench.best_value == pytest.approx(1 - tables["val_accuracy"][:, :, -1].mean(axis=1).max())
+    assert (bench.params(cell), bench.flops(cell), bench.latency(cell)) == (1230, 12300, pytest.approx(1e-3))
+    # an isomorphic cell is the same architecture: same row, same answers. Catches a lookup by the
+    # cell's own grid position instead of its canonical class.
+    others = [c for c in S.SPACE.grid() if S.canonical(c) == S.canonical(cell) and c != cell]
+    assert others, "this row should have isomorphic cells"
+    for other in others[:3]:
+        assert bench.lookup(other, 3) == bench.lookup(cell, 3) and bench.params(other) == 1230
+    # the best configuration is the representative (first in grid order) of the best class
+    assert bench.best_config == representatives[int(np.argmax(tables["val_accuracy"][:, :, -1].mean(axis=1)))]
+    one_seed = load_tabular_nas(path, seed=1)
+    assert one_seed.lookup(cell, 2) == pytest.approx(1 - tables["val_accuracy"][row, 1, 1])
+    with pytest.raises(ValueError):
+        bench.lookup(cell, N_EPOCHS + 1)
+    with pytest.raises(ValueError):
+        bench.lookup({**cell, "0->1": "conv5"})
+
+
+def test_searchers_run_on_it_with_simulated_time(synthetic):
+    bench = load_tabular_nas(synthetic[0])
+    study = simulate(RegularizedEvolution(S.SPACE, 10, 3, seed=0), bench, n_workers=2, max_trials=60)
+    assert len(study.trials) == 60
+    times, regrets = bench.trajectory(study.trials)
+    assert np.all(np.diff(times) >= 0) and np.all(np.diff(regrets) <= 1e-12) and regrets[-1] >= 0
+
+
+def test_loader_refuses_a_table_of_another_space(synthetic, tmp_path):
+    path = synthetic[0]
+    with np.load(path) as f:
+        arrays = dict(f)
+    archs = json.loads(str(arrays["archs"]))
+    arrays["archs"] = np.array(json.dumps(archs[1:] + archs[:1]))        # rows in another order
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(ValueError):
+        load_tabular_nas(bad)
+    with pytest.raises(FileNotFoundError):
+        load_tabular_nas(tmp_path / "missing.npz")
+    tables = {m: np.zeros((10, 1, 2)) for m in METRICS}
+    with pytest.raises(ValueError):
+        NASBenchmark(tables, {name: np.zeros(10) for name in ARCH_METRICS})
+
+
+@pytest.mark.slow   # two short trainings (3 epochs in all, about 1 s of CPU)
+def test_train_architecture_is_deterministic_and_short_runs_follow_the_full_schedule():
+    # Catches: a cosine schedule over `epochs` instead of EPOCHS (then 1 epoch would differ from the
+    # first epoch of 2), unseeded weights or mini-batch order. Same process, same CPU: exact.
+    torch.set_num_threads(1)
+    data = load_mnist1d()
+    cell = S.from_string("|conv3~0|+|skip~0|conv1~1|+|none~0|avgpool~1|conv3~2|")
+    one = train_architecture(cell, 1, seed=0, data=data, device=torch.device("cpu"))
+    two = train_architecture(cell, 2, seed=0, data=data, device=torch.device("cpu"))
+    assert set(one) == set(METRICS) and all(len(one[m]) == 1 and len(two[m]) == 2 for m in METRICS)
+    for m in ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "train_loss"):
+        assert one[m][0] == two[m][0], m
+    a, b = build_network(cell, seed=0), build_network(cell, seed=1)
+    assert not torch.equal(next(a.parameters()), next(b.parameters()))
+    assert 0.1 < two["val_accuracy"][-1] <= 1 and 1 <= EPOCHS
+    with pytest.raises(ValueError):
+        train_architecture(cell, EPOCHS + 1, data=data)
