@@ -126,3 +126,58 @@ def test_train_architecture_is_deterministic_and_short_runs_follow_the_full_sche
     assert 0.1 < two["val_accuracy"][-1] <= 1 and 1 <= EPOCHS
     with pytest.raises(ValueError):
         train_architecture(cell, EPOCHS + 1, data=data)
+
+
+def _load_build_script():
+    """datasets/build_tabular_nas.py as a module (registered, so worker processes find its functions)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "datasets" / "build_tabular_nas.py"
+    spec = importlib.util.spec_from_file_location("build_tabular_nas", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["build_tabular_nas"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_row(config, seeds, log=None, fail_from=None):
+    """Stands in for the training: row r gets val accuracy r / 1000; writes each call to ``log``."""
+    representatives, _ = rows_of()
+    r = next(i for i, c in enumerate(representatives) if c == config)
+    with open(log, "a") as f:
+        f.write(f"{r}\n")
+    if fail_from is not None and r >= fail_from:
+        raise RuntimeError("the machine went down")
+    row = {m: np.full((len(seeds), EPOCHS), r / 1000) for m in METRICS}
+    return row, {"params": r, "flops": 2 * r, "latency": 1e-3}
+
+
+@pytest.mark.slow   # worker processes and two dry runs
+def test_build_script_resumes_from_its_partial_file(tmp_path, monkeypatch, capsys):
+    # A build that stops after its first chunk continues from the partial file and trains only the
+    # rows that are missing. Catches: a restart that starts over, or a partial file that is never written.
+    import functools
+
+    build = _load_build_script()
+    monkeypatch.setattr(build, "CHUNK", 2)
+    log, out, partial = tmp_path / "calls.txt", tmp_path / "dry.npz", tmp_path / "dry.partial.npz"
+    argv = ["build_tabular_nas.py", "--limit", "5", "--seeds", "0", "--out", str(out), "--partial", str(partial)]
+    monkeypatch.setattr("sys.argv", argv)
+    monkeypatch.setattr(build, "train_row", functools.partial(_fake_row, log=log, fail_from=2))
+    with pytest.raises(RuntimeError):
+        build.main()
+    assert partial.exists() and not out.exists()
+    log.write_text("")
+    monkeypatch.setattr(build, "train_row", functools.partial(_fake_row, log=log))
+    build.main()
+    assert "resuming after 2 architectures" in capsys.readouterr().out
+    assert sorted(int(r) for r in log.read_text().split()) == [2, 3, 4]
+    with np.load(out) as f:
+        np.testing.assert_allclose(f["val_accuracy"][:, 0, -1], np.arange(5) / 1000)
+        np.testing.assert_array_equal(f["params"], np.arange(5))
+    assert not partial.exists()
+    monkeypatch.setattr("sys.argv", ["build_tabular_nas.py", "--limit", "5"])    # a dry run needs its own --out
+    with pytest.raises(SystemExit):
+        build.main()
