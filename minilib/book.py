@@ -24,7 +24,8 @@ FOLD_AFTER_LINES = 30
 _BLOCK_STYLE = ("background:#f6f8fa; border-radius:4px; padding:0.5em 0.7em; margin:0.4em 0 0 0; "
                 "overflow-x:auto")
 _PRE_STYLE = ("font-family:SFMono-Regular,Menlo,Consolas,'DejaVu Sans Mono',monospace; font-size:0.82em; "
-              "line-height:1.35; white-space:pre-wrap; overflow-wrap:anywhere; margin:0; background:transparent")
+              "line-height:1.35; white-space:pre-wrap; overflow-wrap:anywhere; margin:0; padding:0; border:0; "
+              "background:transparent; box-shadow:none")
 
 
 def source_of(obj: Any) -> str:
