@@ -19,13 +19,14 @@ when
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from exercises import grade as grader
-from exercises._layout import EXERCISES_DIR, Exercise, ExerciseError, find_exercises, stub_solutions
+from exercises._layout import EXERCISES_DIR, Exercise, ExerciseError, find_exercises, is_hidden_file, stub_solutions
 from exercises.release import release
 
 #: appended to a generated module: an object equal to everything, true, and "less than" everything
@@ -152,9 +153,49 @@ def check(numbers: list[str] | None = None, jobs: int = 2, timeout: float = grad
         for r in attacked.results:
             if r.points:
                 problems.append(f"{r.name}: passes when every function {why}")
+    for note in coverage_notes(exercises):
+        print(f"note:      {note}")
     problems += check_wrong(exercises, jobs, timeout)
     print(f"selfcheck of {len(exercises)} exercises, {len(solutions.results)} tests: {time.monotonic() - start:.1f} s")
     return problems
+
+
+def coverage_notes(exercises: list[Exercise]) -> list[str]:
+    """Graded functions without a hidden test, or without a visible one (read statically: ``alias.name`` in tests).
+
+    A function that only hidden tests call gives the student no red test before the deadline; one that
+    only visible tests call can be passed by returning the visible answers.
+    """
+    notes = []
+    for exercise in exercises:
+        functions = {(module, node.name) for module, source in exercise.modules.items()
+                     for node in ast.parse(source).body
+                     if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")}
+        seen: dict[str, set[tuple[str, str]]] = {"hidden": set(), "visible": set()}
+        for source in exercise.tests.values():
+            tree = ast.parse(source)
+            aliases = {a.asname or a.name: a.name for node in tree.body if isinstance(node, ast.Import)
+                       for a in node.names if a.name in exercise.modules}
+            helpers = {n.name: n for n in tree.body
+                       if isinstance(n, ast.FunctionDef) and not n.name.startswith("test_")}
+            hidden_file = is_hidden_file(source)
+            for node in ast.walk(tree):
+                if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")):
+                    continue
+                bodies = [node] + [helpers[n.id] for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in helpers]
+                hidden = hidden_file or any("hidden" in ast.unparse(d) for d in node.decorator_list)
+                for body in bodies:
+                    for sub in ast.walk(body):
+                        if (isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name)
+                                and sub.value.id in aliases):
+                            seen["hidden" if hidden else "visible"].add((aliases[sub.value.id], sub.attr))
+        for module, function in sorted(functions):
+            used = [kind for kind in ("visible", "hidden") if (module, function) in seen[kind]]
+            if used == ["visible"]:
+                notes.append(f"{exercise.name}: {module}.{function} has no hidden test (other inputs)")
+            elif used == ["hidden"]:
+                notes.append(f"{exercise.name}: {module}.{function} has no visible test")
+    return notes
 
 
 def check_wrong(exercises: list[Exercise], jobs: int, timeout: float) -> list[str]:

@@ -94,7 +94,12 @@ def grade(root: Path, source: str | None, *extra: str, timeout: float = 2.0) -> 
     seconds = time.monotonic() - start
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not survivors(root), "a process started by the submission outlived the grader"
-    return json.loads(results.read_text()), proc.stdout, seconds
+    data = json.loads(results.read_text())
+    summary = [t for t in data["tests"] if t["name"] == "Total and grader flags"]   # the hidden total (issue 10)
+    assert len(summary) == 1 and summary[0]["visibility"] == "after_published" and summary[0]["max_score"] == 0
+    assert "Total:" in summary[0]["output"] and "Total" not in data["output"]
+    data["tests"] = [t for t in data["tests"] if t is not summary[0]]
+    return data, proc.stdout, seconds
 
 
 def survivors(root: Path) -> list[int]:
@@ -333,7 +338,7 @@ def test_forbidden_import_is_flagged_and_scored_zero(fake: Path):
     source = "from minilib.plot import best_so_far  # noqa\n\n" + SOLUTION
     results, stdout, _ = grade(fake, source)
     assert results["score"] == 0 and "minilib.plot" in stdout and "FLAG" in stdout
-    results, _, _ = grade(fake, source, "--allow-forbidden-imports")
+    results, _, _ = grade(fake, source, "--allow-forbidden-imports", timeout=30.0)   # imports matplotlib
     assert results["score"] == 6
 
 
@@ -353,6 +358,7 @@ def test_grader_selects_exercises_and_finds_flat_submissions(tmp_path: Path):
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
     data = json.loads(results.read_text())
+    data["tests"] = [t for t in data["tests"] if t["max_score"]]        # without the zero-point total entry
     assert data["tests"] and all(t["name"].startswith("00_introduction/") for t in data["tests"])
     assert data["score"] == sum(t["max_score"] for t in data["tests"])
 
