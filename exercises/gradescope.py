@@ -59,8 +59,11 @@ python3.11 -m venv /autograder/venv
 /autograder/venv/bin/python -m pip install -c /autograder/source/constraints.txt /autograder/source pytest
 # the unprivileged user that runs the submissions (run_autograder itself runs as root)
 id grader > /dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin grader
-# check the installation: the reference solutions must score full marks
-cd /autograder/source && /autograder/venv/bin/python -m exercises.grade --quiet {number}
+# check the installation: the reference solutions must score full marks (else the image build fails)
+cd /autograder/source
+/autograder/venv/bin/python -m exercises.grade --quiet --json /tmp/setup-check.json {number}
+/autograder/venv/bin/python -c "import json, sys; r = json.load(open('/tmp/setup-check.json')); \
+sys.exit(0 if r['score'] == r['extra_data']['max_score'] else 'the reference solutions lose points')"
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash

@@ -123,8 +123,13 @@ def check(numbers: list[str] | None = None, jobs: int = 2, timeout: float = grad
     for exercise in exercises:
         if "README.md" not in exercise.other:
             problems.append(f"{exercise.name}: no README.md")
-    solutions = grader.grade(None, numbers, timeout=timeout, jobs=jobs, budget=budget)
+    solutions = grader.grade(None, numbers, timeout=timeout, jobs=jobs, budget=None)
     print(f"solutions: {solutions.score:g}/{solutions.max_score:g} in {solutions.seconds:.1f} s")
+    for exercise in exercises:      # one chapter is one Gradescope assignment: its run must fit the budget
+        seconds = sum(r.seconds for r in solutions.results if r.exercise == exercise.name) / max(1, jobs)
+        if seconds > 0.5 * budget:
+            problems.append(f"{exercise.name}: grading the solutions takes about {seconds:.0f} s of tests, more "
+                            f"than half the {budget:g} s budget of a grading run (--budget)")
     for r in solutions.results:
         if not r.passed:
             problems.append(f"{r.name}: fails on the solution: {r.reason.strip()[:400]}")

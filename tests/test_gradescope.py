@@ -78,6 +78,10 @@ def test_zip_has_the_gradescope_layout(autograder_zip: Path):
     with zipfile.ZipFile(autograder_zip) as archive:
         script = archive.read("setup.sh").decode()
     assert "download.pytorch.org/whl/cpu" in script and "-c /autograder/source/constraints.txt" in script
+    with zipfile.ZipFile(autograder_zip) as archive:
+        for name in ("setup.sh", "run_autograder"):        # both parse as bash scripts
+            check = subprocess.run(["bash", "-n"], input=archive.read(name).decode(), capture_output=True, text=True)
+            assert check.returncode == 0, (name, check.stderr)
 
 
 @pytest.mark.slow
