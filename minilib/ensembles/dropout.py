@@ -12,8 +12,9 @@ At test time we want the average of all of them. Two ways to get a single networ
 * the paper's version: train with ``y = m * x``, and at test time scale by the keep
   probability, ``y = (1 - p) * x`` (the *weight-scaling rule*: every outgoing weight times 1 - p);
 * *inverted* dropout (PyTorch, Keras): train with ``y = m * x / (1 - p)`` and use ``y = x`` at
-  test time. Both give ``E[y] = x`` during training relative to test time; the inverted one
-  leaves the test-time network untouched, so the same model runs with and without dropout.
+  test time. In both, the expected training-time output equals the test-time output; the
+  inverted one leaves the test-time network untouched, so the same model runs with and without
+  dropout.
 
 Weight scaling is exact for one linear layer followed by a softmax: the softmax of the mean
 logit over all masks *is* the normalised geometric mean of the sub-networks' predictions
