@@ -92,6 +92,22 @@ def test_searchers_run_on_it_with_simulated_time(synthetic):
     assert np.all(np.diff(times) >= 0) and np.all(np.diff(regrets) <= 1e-12) and regrets[-1] >= 0
 
 
+def test_searchers_of_chapters_01_to_04_run_on_the_cell_space_unchanged(synthetic):
+    # The cell space is an ordinary Space of Choices: random search, TPE and Hyperband (budget = epochs)
+    # need no NAS-specific code. Catches a benchmark whose objective refuses cells or budgets.
+    import minilib
+    from minilib.hpo.hyperband import Hyperband
+
+    bench = load_tabular_nas(synthetic[0])
+    for searcher in ("random", "tpe"):
+        study = minilib.minimize(bench.objective, S.SPACE, searcher, n_trials=15, seed=0, progress=False)
+        assert len(study.trials) == 15 and all(t.ok for t in study.trials)
+    bench.reset()
+    study = simulate(Hyperband(S.SPACE, max_budget=N_EPOCHS, min_budget=1, eta=2, seed=0, n_iterations=1), bench,
+                     n_workers=2)
+    assert {t.budget for t in study.trials} <= {1, 2, 4} and all(t.ok for t in study.trials)
+
+
 def test_loader_refuses_a_table_of_another_space(synthetic, tmp_path):
     path = synthetic[0]
     with np.load(path) as f:
