@@ -84,14 +84,14 @@ def int_list(value: Any, length: int | None = None, what: str = "the result") ->
     return [integer(v, f"{what}[{i}]") for i, v in enumerate(value)]
 
 
-def sequence(value: Any, length: int, what: str = "the result", kinds: tuple[type, ...] = (tuple,)) -> tuple:
-    """``value`` as a plain ``tuple`` of its ``length`` elements; it must be exactly one of ``kinds``."""
+def sequence(value: Any, length: int | None, what: str = "the result", kinds: tuple[type, ...] = (tuple,)) -> tuple:
+    """``value`` as a plain ``tuple`` of its elements; it must be exactly one of ``kinds``, of ``length`` if given."""
     if type(value) not in kinds:
         names = " or ".join(k.__name__ for k in kinds)
         raise AssertionError(f"{what} should be a {names}, got {_kind(value)}")
-    if len(value) != length:
+    if length is not None and len(value) != length:
         raise AssertionError(f"{what} should have {length} elements, got {len(value)}")
-    return tuple(value[i] for i in range(length))
+    return tuple(value[i] for i in range(len(value)))
 
 
 def mapping(value: Any, what: str = "the result") -> dict:

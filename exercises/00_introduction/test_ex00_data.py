@@ -13,12 +13,12 @@ def _labels(seed=0, n=300, k=4):
 
 
 def _check_split(out, y, val_fraction):
-    assert type(out) is tuple and len(out) == 2, "return a tuple (train_idx, val_idx)"
-    train, val = out
-    assert isinstance(train, np.ndarray) and isinstance(val, np.ndarray)
-    assert train.ndim == 1 and val.ndim == 1
-    assert np.issubdtype(train.dtype, np.integer) and np.issubdtype(val.dtype, np.integer)
-    train, val = np.asarray(train, dtype=np.int64), np.asarray(val, dtype=np.int64)
+    train, val = check.sequence(out, 2, "(train_idx, val_idx)")
+    for name, part in (("train_idx", train), ("val_idx", val)):
+        check.array(part, shape=(None,), what=name)
+        assert np.issubdtype(part.dtype, np.integer), f"{name} should hold integers, got dtype {part.dtype}"
+    train = check.array(train, shape=(None,), what="train_idx", dtype=np.int64)
+    val = check.array(val, shape=(None,), what="val_idx", dtype=np.int64)
     both = np.concatenate([train, val])
     assert np.array_equal(np.sort(both), np.arange(len(y))), "every index exactly once"
     assert np.array_equal(train, np.sort(train)) and np.array_equal(val, np.sort(val)), "sorted indices"
@@ -55,11 +55,8 @@ def test_split_imbalanced_labels_and_bad_fractions():
 
 
 def _check_stats(out, d):
-    assert type(out) is tuple and len(out) == 2, "return a tuple (mean, std)"
-    mean, std = out
-    assert isinstance(mean, np.ndarray) and isinstance(std, np.ndarray)
-    assert mean.shape == (d,) and std.shape == (d,)
-    return np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+    mean, std = check.sequence(out, 2, "(mean, std)")
+    return check.array(mean, shape=(d,), what="mean"), check.array(std, shape=(d,), what="std")
 
 
 @pytest.mark.points(1)
@@ -69,9 +66,7 @@ def test_standardizer_uses_training_statistics():
     mean, std = _check_stats(ex.fit_standardizer(X_train), 3)
     np.testing.assert_allclose(mean, X_train.mean(axis=0))
     np.testing.assert_allclose(std, X_train.std(axis=0))
-    Z = ex.standardize(X_train, mean, std)
-    assert isinstance(Z, np.ndarray) and Z.shape == X_train.shape
-    Z = np.asarray(Z, dtype=float)
+    Z = check.array(ex.standardize(X_train, mean, std), shape=X_train.shape, what="standardize(X_train)")
     np.testing.assert_allclose(Z.mean(axis=0), 0.0, atol=1e-12)
     np.testing.assert_allclose(Z.std(axis=0), 1.0, atol=1e-12)
 
@@ -83,11 +78,10 @@ def test_validation_data_is_not_refitted():
     X_val = rng.normal(5.0, 2.0, size=(30, 2))           # shifted: its own statistics would differ
     mean, std = _check_stats(ex.fit_standardizer(X_train), 2)
     before = X_val.copy()
-    Z_val = ex.standardize(X_val, mean, std)
-    assert isinstance(Z_val, np.ndarray) and Z_val.shape == X_val.shape
+    Z_val = check.array(ex.standardize(X_val, mean, std), shape=X_val.shape, what="standardize(X_val)")
     assert np.array_equal(X_val, before), "standardize must not change its input"
-    np.testing.assert_allclose(np.asarray(Z_val, dtype=float), (X_val - X_train.mean(0)) / X_train.std(0))
-    assert np.all(np.asarray(Z_val, dtype=float).mean(axis=0) > 2.0)
+    check.close(Z_val, (X_val - X_train.mean(0)) / X_train.std(0), what="standardize(X_val)")
+    assert np.all(Z_val.mean(axis=0) > 2.0)
 
 
 @pytest.mark.points(1)
@@ -96,7 +90,7 @@ def test_constant_feature_and_integer_input():
     X = np.array([[1, 7], [2, 7], [3, 7], [4, 7]])
     mean, std = _check_stats(ex.fit_standardizer(X), 2)
     np.testing.assert_allclose(std, [np.std([1, 2, 3, 4]), 1.0])
-    Z = np.asarray(ex.standardize(X, mean, std), dtype=float)
+    Z = check.array(ex.standardize(X, mean, std), shape=(4, 2), what="standardize(X)")
     assert np.all(np.isfinite(Z))
     np.testing.assert_allclose(Z[:, 1], 0.0)
     np.testing.assert_allclose(Z[:, 0], (np.arange(1, 5) - 2.5) / np.std([1, 2, 3, 4]))

@@ -3,6 +3,7 @@
 import math
 
 import ex01_sampling as ex
+import excheck as check
 import numpy as np
 import pytest
 from scipy import stats
@@ -13,10 +14,7 @@ FORBIDDEN_IMPORTS = ["minilib.space"]
 
 
 def _samples(low, high, n, seed):
-    out = ex.log_uniform(low, high, n, np.random.default_rng(seed))
-    assert isinstance(out, np.ndarray), f"return a numpy array, got {type(out).__name__}"
-    assert out.shape == (n,)
-    out = np.asarray(out, dtype=float)
+    out = check.array(ex.log_uniform(low, high, n, np.random.default_rng(seed)), shape=(n,), what="the samples")
     assert np.all(np.isfinite(out))
     assert np.all((out >= low) & (out <= high)), "samples outside [low, high]"
     return out
@@ -53,10 +51,8 @@ def test_log_uniform_seeded_and_validated():
 
 
 def _points(low, high, k, log):
-    out = ex.grid_points(low, high, k, log=log)
-    assert type(out) is list and len(out) == k
-    assert all(isinstance(v, (float, int)) and not isinstance(v, bool) for v in out)
-    return [float(v) for v in out]
+    out = check.sequence(ex.grid_points(low, high, k, log=log), k, "the grid points", kinds=(list,))
+    return [check.number(v, f"grid point {i}") for i, v in enumerate(out)]
 
 
 @pytest.mark.points(1)
@@ -80,10 +76,12 @@ def test_grid_points_match_minilib():
 
 
 def _configs(values):
-    out = ex.grid(values)
-    assert type(out) is list
-    assert all(type(c) is dict for c in out), "each configuration is a dict"
-    return [{str(k): v for k, v in c.items()} for c in out]
+    out = check.sequence(ex.grid(values), None, "the configurations", kinds=(list,))
+    configs = [check.mapping(c, f"configuration {i}") for i, c in enumerate(out)]
+    for c in configs:      # values are the options given (numbers or strings), never look-alike objects
+        assert all(type(v) in (int, float, str) or type(v) in check.INT_TYPES + check.FLOAT_TYPES
+                   for v in c.values()), f"configuration values should be the given options, got {c!r}"
+    return [{str(k): v for k, v in c.items()} for c in configs]
 
 
 @pytest.mark.points(1)

@@ -3,6 +3,7 @@
 import math
 
 import ex01_search as ex
+import excheck as check
 import numpy as np
 import pytest
 
@@ -15,13 +16,10 @@ FORBIDDEN_IMPORTS = ["minilib.study", "minilib.plot", "minilib.hpo.random", "min
 
 
 def _result(out, n=None):
-    assert type(out) is tuple and len(out) == 3, "return (best_config, best_value, values)"
-    config, value, values = out
-    assert type(config) is dict
-    assert isinstance(value, (float, int)) and not isinstance(value, bool)
-    assert type(values) is list
-    assert all(isinstance(v, (float, int)) and not isinstance(v, bool) for v in values)
-    values = [float(v) for v in values]
+    config, value, values = check.sequence(out, 3, "(best_config, best_value, values)")
+    config, value = check.mapping(config, "best_config"), check.number(value, "best_value")
+    values = check.sequence(values, None, "values", kinds=(list,))
+    values = [check.number(v, f"values[{i}]") for i, v in enumerate(values)]
     if n is not None:
         assert len(values) == n
     return dict(config), float(value), values
@@ -86,10 +84,7 @@ def test_no_success_raises_value_error():
 
 
 def _curve(values, maximize=False):
-    out = ex.best_so_far(values, maximize=maximize)
-    assert isinstance(out, np.ndarray), f"return a numpy array, got {type(out).__name__}"
-    assert out.shape == (len(values),)
-    return np.asarray(out, dtype=float)
+    return check.array(ex.best_so_far(values, maximize=maximize), shape=(len(values),), what="the curve")
 
 
 @pytest.mark.points(1)

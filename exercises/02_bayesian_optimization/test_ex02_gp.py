@@ -20,8 +20,8 @@ def data(seed=0, n=12, d=2):
 
 @pytest.mark.points(1)
 def test_matern_closed_form():
-    K = ex.matern52(np.array([[0.0, 0.0]]), np.array([[0.3, 0.4], [0.0, 0.0]]), [0.5, 1.0], 2.0)
-    assert isinstance(K, np.ndarray) and K.shape == (1, 2)
+    K = check.array(ex.matern52(np.array([[0.0, 0.0]]), np.array([[0.3, 0.4], [0.0, 0.0]]), [0.5, 1.0], 2.0),
+                    shape=(1, 2), what="K")
     s = math.sqrt(5 * 0.52)
     assert K[0, 0] == pytest.approx(2.0 * (1 + s + s**2 / 3) * math.exp(-s))
     assert K[0, 1] == pytest.approx(2.0)
@@ -31,8 +31,8 @@ def test_matern_closed_form():
 @pytest.mark.hidden
 def test_matern_matches_sklearn_and_validates():
     X, _, Xs = data(1, d=3)
-    K = ex.matern52(X, Xs, [0.2, 0.5, 1.5])
-    np.testing.assert_allclose(K, Matern([0.2, 0.5, 1.5], nu=2.5)(X, Xs), rtol=1e-10)
+    K = check.array(ex.matern52(X, Xs, [0.2, 0.5, 1.5]), shape=(len(X), len(Xs)), what="K")
+    check.close(K, Matern([0.2, 0.5, 1.5], nu=2.5)(X, Xs), rtol=1e-10, what="K against sklearn")
     with pytest.raises(ValueError):
         ex.matern52(X, Xs, [0.2, -0.5, 1.5])
     with pytest.raises(ValueError):
@@ -43,8 +43,8 @@ def test_matern_matches_sklearn_and_validates():
 def test_posterior_two_points_closed_form():
     X, y = np.array([[0.0], [1.0]]), np.array([1.0, -1.0])
     kernel = lambda A, B: ex.matern52(A, B, 0.7, 1.5)  # noqa: E731
-    mean, var = ex.gp_posterior(X, y, np.array([[0.25]]), kernel, noise=0.1)
-    assert mean.shape == (1,) and var.shape == (1,)
+    mean, var = check.sequence(ex.gp_posterior(X, y, np.array([[0.25]]), kernel, noise=0.1), 2, "(mean, var)")
+    mean, var = check.array(mean, shape=(1,), what="mean"), check.array(var, shape=(1,), what="var")
     K = kernel(X, X) + 0.1 * np.eye(2)
     ks = kernel(X, np.array([[0.25]]))[:, 0]
     assert mean[0] == pytest.approx(ks @ np.linalg.solve(K, y), rel=1e-10)
@@ -77,8 +77,7 @@ def test_posterior_interpolates_and_variance_nonnegative():
 def test_log_marginal_likelihood_matches_sklearn():
     X, y, _ = data(3)
     kernel = lambda A, B: ex.matern52(A, B, [0.4, 0.6], 1.2)  # noqa: E731
-    value = ex.log_marginal_likelihood(X, y, kernel, noise=0.05)
-    assert isinstance(value, float)
+    value = check.number(ex.log_marginal_likelihood(X, y, kernel, noise=0.05), "the log marginal likelihood")
     ref = GaussianProcessRegressor(ConstantKernel(1.2) * Matern([0.4, 0.6], nu=2.5) + WhiteKernel(0.05),
                                    optimizer=None).fit(X, y)
     assert value == pytest.approx(ref.log_marginal_likelihood_value_, rel=1e-8)

@@ -17,9 +17,8 @@ FORBIDDEN_IMPORTS = ["minilib.hpo.tpe"]
 
 @pytest.mark.points(1)
 def test_split_small():
-    good, bad = ex.split_good_bad([5.0, 1.0, 3.0])
-    assert isinstance(good, list) and isinstance(bad, list)
-    assert good == [1] and bad == [0, 2]
+    good, bad = check.sequence(ex.split_good_bad([5.0, 1.0, 3.0]), 2, "(good, bad)")
+    assert check.int_list(good, what="good") == [1] and check.int_list(bad, what="bad") == [0, 2]
 
 
 @pytest.mark.points(2)
@@ -54,8 +53,8 @@ def test_bandwidths_optuna_vectors():
 @pytest.mark.points(2)
 def test_bandwidths_magic_clip_and_order():
     mus = [0.42, -0.4, 0.41, 0.4]  # unsorted on purpose
-    no_clip = ex.bandwidths(mus, -1.0, 1.0, magic_clip=False, endpoints=True)
-    assert isinstance(no_clip, np.ndarray) and no_clip.shape == (4,)
+    no_clip = check.array(ex.bandwidths(mus, -1.0, 1.0, magic_clip=False, endpoints=True), shape=(4,),
+                          what="the widths")
     np.testing.assert_allclose(no_clip, [0.58, 0.8, 0.01, 0.8])
     np.testing.assert_allclose(ex.bandwidths(mus, -1.0, 1.0, magic_clip=True, endpoints=True), [0.58, 0.8, 1 / 3, 0.8])
 
@@ -73,8 +72,7 @@ def test_bandwidths_defaults_on_another_domain():
 @pytest.mark.points(2)
 def test_parzen_pdf_integrates_to_one():
     mus = [0.1, 0.15, 0.7]
-    value = ex.parzen_pdf(np.array([0.2, 0.5]), mus, 0.0, 1.0)
-    assert isinstance(value, np.ndarray) and value.shape == (2,)
+    check.array(ex.parzen_pdf(np.array([0.2, 0.5]), mus, 0.0, 1.0), shape=(2,), what="the density")
     total, _ = quad(lambda x: float(ex.parzen_pdf(np.array([x]), mus, 0.0, 1.0)[0]), 0.0, 1.0, limit=200)
     assert total == pytest.approx(1.0, abs=1e-6)
     prior_only = ex.parzen_pdf(np.array([0.0, 0.5]), [], 0.0, 1.0)
@@ -121,9 +119,9 @@ def test_parzen_pdf_prior_weight_and_domain():
 def test_choose_candidate_prefers_good_regions():
     good, bad = [0.7, 0.72, 0.75], [0.1, 0.2, 0.3, 0.4, 0.5, 0.9, 0.95]
     candidates = np.array([0.15, 0.45, 0.73, 0.92])
-    index, scores = ex.choose_candidate(candidates, good, bad, 0.0, 1.0)
-    assert isinstance(index, int) and scores.shape == (4,)
-    assert index == 2
+    index, scores = check.sequence(ex.choose_candidate(candidates, good, bad, 0.0, 1.0), 2, "(index, scores)")
+    check.array(scores, shape=(4,), what="the scores")
+    assert check.integer(index, "the index") == 2
 
 
 @pytest.mark.points(1)

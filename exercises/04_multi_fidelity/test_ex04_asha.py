@@ -14,14 +14,12 @@ FORBIDDEN_IMPORTS = ["minilib.hpo.successive_halving", "minilib.hpo.asha"]
 
 @pytest.mark.points(1)
 def test_survivors_example():
-    out = ex.survivors([0.4, 0.1, 0.3, 0.2, 0.9, 0.5], eta=2)
-    assert isinstance(out, list)
-    assert out == [1, 3, 2]
+    assert check.int_list(ex.survivors([0.4, 0.1, 0.3, 0.2, 0.9, 0.5], eta=2), 3) == [1, 3, 2]
 
 
 @pytest.mark.points(1)
 def test_survivors_keep_floor_n_over_eta():
-    assert ex.survivors([0.3, 0.2], eta=3) == []
+    assert check.int_list(ex.survivors([0.3, 0.2], eta=3)) == []
     assert len(ex.survivors(list(np.linspace(1, 0, 10)), eta=3)) == 3
 
 
@@ -117,7 +115,7 @@ def _reference_successive_halving(objective, n_configs, min_budget, eta):
 def _check_run(out, n_configs):
     best, history = check.sequence(out, 2)
     best = check.integer(best, "best")
-    history = check.sequence(history, len(history), "history", kinds=(list,))
+    history = check.sequence(history, None, "history", kinds=(list,))
     calls = []
     for k, call in enumerate(history):
         config, budget, value = check.sequence(call, 3, f"history[{k}]")
