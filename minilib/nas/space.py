@@ -22,7 +22,9 @@ What this module offers (chapter 05, "NAS: search spaces and evolution", explain
    measured CPU ``latency``.
 
 The reduction blocks are deliberately weak (a pointwise convolution and a pooling), so the
-cell decides the accuracy: a cell without convolutions sees only three neighbouring inputs.
+cell decides the accuracy: without convolutions in the cell the network's only filter that looks
+at neighbouring positions is the stem's 3-tap convolution, and it stays far behind (chapter 05's
+landscape; the pilot in ``datasets/README.md``).
 """
 
 from __future__ import annotations
