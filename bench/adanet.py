@@ -1,6 +1,6 @@
 """Benchmark: AdaNet on MNIST-1D against its baselines, and the chosen depth as lambda grows (issue 15).
 
-    python bench/adanet.py                 # 5 seeds, about 2-4 minutes on 2 CPU cores
+    python bench/adanet.py                 # 5 seeds, about 6 minutes on a busy 2-core machine
     python bench/adanet.py --seeds 10      # more seeds
 
 For every seed, AdaNet (``SimpleDNN``: MLPs of width 64, candidates as deep as the last chosen
