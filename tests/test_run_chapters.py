@@ -40,13 +40,15 @@ def test_clean_outputs_merges_streams_drops_blank_ones_and_strips_local_paths():
     image = nbformat.v4.new_output("display_data", data={"image/png": "AAAA"})
     log = _stream(f"wrote {ROOT}/chapters/journal.jsonl\n", name="stdout")
     nb = nbformat.v4.new_notebook()
-    nb.cells = [_cell(*progress), _cell(warning, image, log, _stream("more\n", name="stdout"))]
+    after_bar = [_stream("\rtrials: 3/3"), _stream("\r           \r\nsearch interrupted\n")]
+    nb.cells = [_cell(*progress), _cell(warning, image, log, _stream("more\n", name="stdout")), _cell(*after_bar)]
     run_chapters.clean_outputs(nb)
     assert nb.cells[0].outputs == []                                   # the bar cleared itself: nothing left
     first, second, third = nb.cells[1].outputs
     assert first["text"] == "tqdm/auto.py:21: TqdmWarning: IProgress not found\n"     # no path of this machine
     assert second["output_type"] == "display_data"
     assert third["text"] == "wrote chapters/journal.jsonl\nmore\n"      # merged, relative
+    assert [o["text"] for o in nb.cells[2].outputs] == ["search interrupted\n"]   # no blank line left by the bar
 
 
 def test_kernel_environment_turns_progress_bars_and_the_ipywidgets_warning_off():

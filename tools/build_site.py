@@ -124,7 +124,8 @@ def index_page(chapters: list[Path], record: dict, this_build: dict, executed: s
             "- [Status](status.md): every chapter's run time in full and quick mode, and when it was measured.",
             "- [Contributing](contributing.md): the rules every chapter follows.", ""]
     out += _toctree("Chapters", [f"chapters/{p.stem}" for p in chapters])
-    exercises = ["exercises/README"] + [f"exercises/{p.stem}/README" for p in chapters if exercise_readme(p.stem)]
+    folders = sorted(f.name for f in EXERCISES.glob("[0-9][0-9]_*") if (f / "README.md").exists())
+    exercises = ["exercises/README"] + [f"exercises/{name}/README" for name in folders]   # with or without a chapter
     out += _toctree("Exercises", exercises)
     out += _toctree("About the book", ["status", "contributing"])
     return "\n".join(out)

@@ -121,6 +121,7 @@ def clean_outputs(nb) -> None:
                     text = strip_paths.sub("", text)
                 if not text.strip():
                     continue
+                text = text.lstrip("\n")             # what a cleared progress bar leaves behind
                 out["text"] = text
             kept.append(out)
         cell["outputs"] = kept
