@@ -12,6 +12,7 @@ from minilib.hpo.hyperband import Hyperband
 from minilib.hpo.random import RandomSearch
 from minilib.hpo.successive_halving import SuccessiveHalving
 from minilib.hpo.tpe import TPE
+from minilib.nas.evolution import RegularizedEvolution
 
 SEARCHERS = {
     "grid": GridSearch,
@@ -22,7 +23,8 @@ SEARCHERS = {
     "asha": ASHA,
     "bo": BayesOpt,
     "tpe": TPE,
+    "evolution": RegularizedEvolution,
 }
 
-__all__ = ["ASHA", "BOHB", "BayesOpt", "GridSearch", "Hyperband", "RandomSearch", "SEARCHERS",
+__all__ = ["ASHA", "BOHB", "BayesOpt", "GridSearch", "Hyperband", "RandomSearch", "RegularizedEvolution", "SEARCHERS",
            "SuccessiveHalving", "TPE"]
