@@ -396,6 +396,8 @@ def _run_queue(queue, base: Path, timeout: float, n_jobs: int, memory: int | Non
                 cut_short.add(job.pid)
             jobs[job.pid] = job
             running[job.pid] = (job, result, workdir)
+        if not jobs:        # every pending test was skipped (the budget is spent): nothing left to wait for
+            continue
         for job in _sandbox.wait(jobs):
             _, result, workdir = running.pop(job.pid)
             result.seconds = job.seconds

@@ -532,3 +532,11 @@ def test_release_works_on_its_own(tmp_path: Path):
 
     links = [link for link in re.findall(r"\]\(([^)#\s]+)", readme) if not link.startswith("http")]
     assert links and all((out / "04_multi_fidelity" / link).resolve().exists() for link in links), links
+
+
+def test_a_spent_budget_scores_the_remaining_tests_zero_with_a_reason(fake: Path):
+    """A budget spent before any test starts: every test 'not run', and the grader still writes its results
+    (it used to crash waiting on no running test)."""
+    results, stdout, _ = grade(fake, SOLUTION, "--budget", "0.001")
+    assert results["score"] == 0 and len(results["tests"]) == 3
+    assert all("not run: the grading run's time budget" in t["output"] for t in results["tests"]), stdout
