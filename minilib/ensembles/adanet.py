@@ -212,7 +212,7 @@ class AdaNet:
 
     def _trained_candidates(self, t: int, X: Any, y: Any) -> list[Candidate]:
         seed = self.seed * 1000 + 10 * t
-        key = (seed, t, tuple(h.name for h in self.subnetworks))
+        key = (seed, t, tuple(id(h.module) for h in self.subnetworks))   # the same ensemble so far: same candidates
         if key not in self.cache:
             candidates = self.generator(t, self.subnetworks, seed)
             for k, c in enumerate(candidates):
