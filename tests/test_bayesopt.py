@@ -144,19 +144,21 @@ def test_scaling_the_objective_does_not_change_the_search():
 def test_two_asks_in_a_row_are_spread_by_the_constant_liar():
     # Two workers ask before either tells. Pending trials enter the GP as the worst value seen
     # (constant liar), so the second proposal moves away from the first. Catches pending trials
-    # left out of the fit: the second ask then maximises the same acquisition again and lands next
-    # to the first (measured: 0.0001 to 0.17 apart in the unit square; with the liar 0.62 to 0.89).
-    for seed in range(4):
+    # left out of the fit: the second ask then maximises nearly the same acquisition again and
+    # lands next to the first. Measured on Branin, 8 seeds, distance in the unit square: without
+    # the liar median 0.15 (0.0 to 0.27), with it median 0.60 (0.08 to 0.90).
+    gaps = []
+    for seed in range(8):
         bo = BayesOpt(BRANIN.space, n_initial=5, seed=seed)
         for _ in range(5):
             trial = bo.ask()
             bo.tell(trial, BRANIN(trial.config))
         first, second = bo.ask(), bo.ask()
         assert first.meta["phase"] == second.meta["phase"] == "model"
-        gap = np.linalg.norm(BRANIN.space.to_unit(first.config) - BRANIN.space.to_unit(second.config))
-        assert gap > 0.3, (seed, gap)
+        gaps.append(np.linalg.norm(BRANIN.space.to_unit(first.config) - BRANIN.space.to_unit(second.config)))
         U, y = bo._training_data()
         assert len(y) == 7 and y[5] == y[6] == max(y[:5])     # both pending trials count as the worst
+    assert np.median(gaps) > 0.4, gaps
 
 
 @pytest.mark.parametrize("acquisition", ["pi", "lcb"])

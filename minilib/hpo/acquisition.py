@@ -113,11 +113,12 @@ def upper_confidence_bound(mu: Any, sigma: Any, kappa: float = 1.96) -> np.ndarr
 ACQUISITIONS = ("ei", "pi", "lcb")
 
 
-def acquisition_score(name: str, mu: Any, sigma: Any, best: float, xi: float = 0.01,
+def acquisition_score(name: str, mu: Any, sigma: Any, best: float, xi: float = 0.0,
                       kappa: float = 1.96) -> np.ndarray:
     """A score to *maximise* for acquisition ``name``: log EI, log PI or -LCB.
 
-    Logs rank points exactly as EI and PI do, but do not underflow to a flat 0.
+    Logs rank points exactly as EI and PI do, but do not underflow to a flat 0. ``xi``
+    defaults to 0 like every function here and ``BayesOpt`` (its docstring says why).
     """
     if name == "ei":
         return log_expected_improvement(mu, sigma, best, xi)
