@@ -114,8 +114,8 @@ def test_end_to_end_solution_and_wrong_submission(autograder_zip: Path):
         assert "Total" not in results["output"] and "Visible tests:" in results["output"]
         assert {t["visibility"] for t in graded} == {"visible", "after_published"}
         scores[label] = (results["score"], maximum, {t["name"] for t in graded if t["score"] < t["max_score"]})
-    assert scores["solution"][0] == scores["solution"][1] == 24
-    assert scores["survivors_nan_unaware"][0] == 23
+    assert scores["solution"][0] == scores["solution"][1] == 25
+    assert scores["survivors_nan_unaware"][0] == 24
     assert scores["survivors_nan_unaware"][2] == {
         f"{CHAPTER}/test_ex04_asha.py::test_survivors_with_nan_and_infinities_at_random_places"}
 

@@ -91,6 +91,10 @@ def test_ei_broadcasts_and_is_nonnegative():
 def test_next_point_picks_the_largest_ei():
     mu, sigma = np.array([0.0, -0.2, 0.5]), np.array([0.1, 0.1, 2.0])
     assert check.integer(ex.next_point(mu, sigma, best=0.0)) == 2
+    # xi is passed on to EI: a sure but small gain (A) wins at xi = 0, an uncertain candidate (B) at xi = 0.4
+    mu, sigma = np.array([-0.3, 0.5]), np.array([0.01, 1.0])
+    assert check.integer(ex.next_point(mu, sigma, best=0.0, xi=0.0)) == 0
+    assert check.integer(ex.next_point(mu, sigma, best=0.0, xi=0.4)) == 1
 
 
 @pytest.mark.points(1)

@@ -47,6 +47,12 @@ def test_bayes_opt_finds_the_minimum_of_a_parabola():
     check.close(values, (xs - 0.62) ** 2, rtol=1e-12, what="values against (xs - 0.62)^2")
     assert np.all(np.isclose(xs[3:] * 200, np.round(xs[3:] * 200)))       # BO points lie on the grid
     assert abs(xs[int(np.argmin(values))] - 0.62) < 0.011
+    # the other parameters: a smaller initial design and a coarser grid (n_grid points, ends included)
+    xs, values = ex.bayes_opt(lambda x: (x - 0.62) ** 2, -1.0, 1.0, 6, n_init=2, seed=4, lengthscale=0.3,
+                              noise=1e-4, n_grid=11)
+    xs = check.array(xs, shape=(6,), what="xs with n_init=2, n_grid=11")
+    check.close(xs[:2], np.random.default_rng(4).uniform(-1.0, 1.0, 2), rtol=1e-12, what="the initial design")
+    assert np.allclose((xs[2:] + 1.0) * 5, np.round((xs[2:] + 1.0) * 5)), "BO points on the 11-point grid"
 
 
 @pytest.mark.points(2)

@@ -204,6 +204,10 @@ def test_tpe_minimize_finds_the_valley_of_a_parabola():
     assert np.all((xs >= 0) & (xs <= 1)) and best_x == xs[int(np.argmin(values))]
     assert abs(best_x - 0.3) < 0.05                 # 20 TPE steps concentrate near the minimum
     assert np.median(np.abs(xs[10:] - 0.3)) < np.median(np.abs(xs[:10] - 0.3))
+    # n_startup random draws come first, from np.random.default_rng(seed), one uniform per trial
+    _, xs, _ = _check_tpe(ex.tpe_minimize(lambda x: abs(x), -2.0, 3.0, 9, n_startup=5, n_candidates=4, seed=7), 9)
+    check.close(xs[:5], np.random.default_rng(7).uniform(-2.0, 3.0, 5), rtol=1e-12, what="the start-up trials")
+    assert np.all((xs >= -2.0) & (xs <= 3.0))
 
 
 @pytest.mark.points(2)

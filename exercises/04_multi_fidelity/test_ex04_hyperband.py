@@ -35,6 +35,14 @@ def test_s_max_rejects_bad_eta():
     assert ex.s_max(2 ** 20, 2) == 20 and ex.s_max(2 ** 20 - 1, 2) == 19
 
 
+@pytest.mark.points(1)
+def test_brackets_eta2():
+    # eta is used everywhere: R = 8, eta = 2 has s_max = 3 and four brackets
+    brackets = check.sequence(ex.hyperband_brackets(8, 2), 4, "the brackets", kinds=(list,))
+    assert [[check.integer(n) for n, _ in b] for b in brackets] == [[8, 4, 2, 1], [6, 3, 1], [4, 2], [4]]
+    assert [[check.number(r) for _, r in b] for b in brackets] == [[1, 2, 4, 8], [2, 4, 8], [4, 8], [8]]
+
+
 @pytest.mark.points(3)
 def test_brackets_R81_eta3():
     brackets = ex.hyperband_brackets(81, 3)
