@@ -94,3 +94,14 @@ def test_the_default_xi_is_the_same_everywhere():
     functions = (acquisition_score, expected_improvement, log_expected_improvement, probability_of_improvement,
                  log_probability_of_improvement, BayesOpt)
     assert {inspect.signature(f).parameters["xi"].default for f in functions} == {0.0}
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(ValueError, match="sigma"):
+        expected_improvement(0.0, -1.0, 0.0)
+    with pytest.raises(ValueError, match="kappa"):
+        lower_confidence_bound(0.0, 1.0, kappa=-1)
+    with pytest.raises(ValueError, match="unknown acquisition"):
+        acquisition_score("ucb2", 0.0, 1.0, 0.0)
+    with pytest.raises(ValueError, match="NaN"):
+        probability_of_improvement(np.nan, 1.0, 0.0)
