@@ -7,13 +7,14 @@
    beats its best member in test accuracy and in test NLL (the best member by each metric).
 2. ``snapshot``: a snapshot ensemble with M >= 4 cycles against a single model trained for the same
    number of epochs with one cosine cycle (Huang et al. 2017); target: at least 1 point of test accuracy.
-   Three settings are run: the chapter's restart learning rate lr0 = 0.1, a larger one, lr0 = 0.5, and
-   lr0 = 0.5 with M = 5 shorter cycles (``--snapshot-settings 2`` runs only the last). For each, the
+   The settings (``SNAPSHOT_SETTINGS``; ``--snapshot-settings 0 1`` picks some) vary the restart learning
+   rate (the chapter's lr0 = 0.1, and 0.5), the number of cycles (4 and 5), the training set (all 4000
+   examples or the first 1000) and the network (the CNN with SGD, an MLP with Adam). For each, the
    ensemble of all M snapshots and the ensemble of the last m snapshots with m chosen on the
    *validation* set are reported.
 3. ``swa``: a CNN with BatchNorm trained with SGD at a constant learning rate; SWA over the last quarter
-   of the epochs, evaluated with the BatchNorm statistics copied from the live model and after
-   ``update_bn``.
+   of the epochs (``--swa-start 0.5``: the last half), evaluated with the BatchNorm statistics copied
+   from the live model and after ``update_bn``.
 4. ``mc_dropout``: an MLP with dropout; MC dropout's predictive entropy on misclassified test points
    against correctly classified ones.
 
@@ -42,11 +43,18 @@ def probs(model: nn.Module, X: np.ndarray) -> np.ndarray:
     return averaging.softmax(averaging.predict_logits(model, X))
 
 
-def cnn_run(seed: int, epochs: int, n_cycles: int, lr: float, n_train: int, on_step=None) -> nn.Module:
-    """A make_cnn1d network trained with SGD and the cyclic cosine schedule (1 cycle = cosine annealing)."""
-    model = make_cnn1d(seed=seed)
+def make_model(kind: str, seed: int) -> nn.Module:
+    """``"cnn"``: make_cnn1d; ``"mlp"``: make_mlp with two hidden layers of 256 units."""
+    return make_cnn1d(seed=seed) if kind == "cnn" else make_mlp(40, 10, width=256, depth=2, seed=seed)
+
+
+def cnn_run(seed: int, epochs: int, n_cycles: int, lr: float, n_train: int, on_step=None, kind: str = "cnn",
+            optimizer: str = "sgd", model: nn.Module | None = None) -> nn.Module:
+    """A network (``model``, or a new one of ``kind``) trained with the cyclic cosine schedule
+    (1 cycle = cosine annealing)."""
+    model = model if model is not None else make_model(kind, seed)
     total = epochs * -(-n_train // BATCH)
-    train.fit(model, DATA.X_train[:n_train], DATA.y_train[:n_train], epochs=epochs, lr=lr, optimizer="sgd",
+    train.fit(model, DATA.X_train[:n_train], DATA.y_train[:n_train], epochs=epochs, lr=lr, optimizer=optimizer,
               seed=seed, batch_size=BATCH, scheduler=snapshot.cyclic_cosine_scheduler(total, n_cycles), on_step=on_step)
     return model
 
@@ -70,18 +78,25 @@ SNAPSHOT_SETTINGS = {
     "lr0 0.1, 4 cycles x 25 epochs": {"lr": 0.1, "cycle_epochs": 25, "n_train": 4000},
     "lr0 0.5, 4 cycles x 25 epochs": {"lr": 0.5, "cycle_epochs": 25, "n_train": 4000},
     "lr0 0.5, 5 cycles x 20 epochs": {"lr": 0.5, "cycle_epochs": 20, "n_train": 4000, "n_cycles": 5},
+    "lr0 0.3, 5 cycles x 20 epochs": {"lr": 0.3, "cycle_epochs": 20, "n_train": 4000, "n_cycles": 5},
+    "lr0 0.3, 6 cycles x 20 epochs": {"lr": 0.3, "cycle_epochs": 20, "n_train": 4000, "n_cycles": 6},
+    "1000 training examples, lr0 0.1, 4 cycles x 50 epochs": {"lr": 0.1, "cycle_epochs": 50, "n_train": 1000},
+    "1000 training examples, lr0 0.5, 4 cycles x 50 epochs": {"lr": 0.5, "cycle_epochs": 50, "n_train": 1000},
+    "MLP 2 x 256, Adam lr0 3e-3, 4 cycles x 25 epochs": {"lr": 3e-3, "cycle_epochs": 25, "n_train": 4000,
+                                                          "kind": "mlp", "optimizer": "adam"},
+    "MLP 2 x 256, Adam lr0 1e-2, 4 cycles x 25 epochs": {"lr": 1e-2, "cycle_epochs": 25, "n_train": 4000,
+                                                          "kind": "mlp", "optimizer": "adam"},
 }
 
 
-def snapshot_run(seed: int, lr: float, cycle_epochs: int, n_train: int, n_cycles: int = 4) -> dict[str, float]:
+def snapshot_run(seed: int, lr: float, cycle_epochs: int, n_train: int, n_cycles: int = 4, kind: str = "cnn",
+                 optimizer: str = "sgd") -> dict[str, float]:
     epochs = n_cycles * cycle_epochs
     total = epochs * -(-n_train // BATCH)
-    single = probs(cnn_run(seed, epochs, 1, lr, n_train), DATA.X_test)
-    model = make_cnn1d(seed=seed)
+    single = probs(cnn_run(seed, epochs, 1, lr, n_train, kind=kind, optimizer=optimizer), DATA.X_test)
+    model = make_model(kind, seed)
     collector = snapshot.SnapshotCollector(model, snapshot.snapshot_steps(total, n_cycles))
-    train.fit(model, DATA.X_train[:n_train], DATA.y_train[:n_train], epochs=epochs, lr=lr, optimizer="sgd",
-              seed=seed, batch_size=BATCH, scheduler=snapshot.cyclic_cosine_scheduler(total, n_cycles),
-              on_step=collector)
+    cnn_run(seed, epochs, n_cycles, lr, n_train, on_step=collector, optimizer=optimizer, model=model)
     val = np.stack([probs(m, DATA.X_val) for m in collector.snapshots])
     test = np.stack([probs(m, DATA.X_test) for m in collector.snapshots])
     val_acc = [metrics.accuracy(val[-m:].mean(0), DATA.y_val) for m in range(1, n_cycles + 1)]
@@ -106,10 +121,10 @@ def bn_cnn(seed: int, channels: int = 32) -> nn.Module:
     return build_seeded(build, seed)
 
 
-def swa(seed: int, epochs: int = 30, lr: float = 0.1) -> dict[str, float]:
+def swa(seed: int, epochs: int = 30, lr: float = 0.1, start_fraction: float = 0.75) -> dict[str, float]:
     live = bn_cnn(seed)
     avg = averaging.AveragedWeights(live)
-    start = int(0.75 * epochs)
+    start = int(start_fraction * epochs)
 
     def on_epoch(epoch: int, history: train.History) -> None:
         if epoch > start:
@@ -154,6 +169,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=["independent", "snapshot", "swa", "mc_dropout"])
     parser.add_argument("--snapshot-settings", nargs="*", type=int, default=None,
                         help="indices into SNAPSHOT_SETTINGS (default: all)")
+    parser.add_argument("--swa-start", type=float, default=0.75,
+                        help="SWA averages the epochs after this fraction of the run (default 0.75)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seeds = range(args.seeds)
@@ -182,8 +199,9 @@ def main() -> None:
                              f"{100 * gain_all:+.2f}, last m chosen on validation {100 * gain_val:+.2f} points",
                              max(gain_all, gain_val) >= 0.01))
     if "swa" in args.only:
-        rows = [swa(s) for s in seeds]
-        table("3. SWA on a CNN with BatchNorm (constant lr 0.1, 30 epochs, average over the last quarter)", rows)
+        rows = [swa(s, start_fraction=args.swa_start) for s in seeds]
+        table(f"3. SWA on a CNN with BatchNorm (constant lr 0.1, 30 epochs, averaging after {args.swa_start:.0%} "
+              "of the epochs)", rows)
         gain = np.median([r["SWA with update_bn acc"] - r["SWA without update_bn acc"] for r in rows])
         wins = sum(r["SWA with update_bn acc"] > r["SWA without update_bn acc"] for r in rows)
         verdicts.append((f"SWA with update_bn beats SWA without: {100 * gain:+.2f} points (median), "
