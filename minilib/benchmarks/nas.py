@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from minilib.benchmarks.storage import decode_metrics, encode_metrics
-from minilib.benchmarks.tabular import METRICS, TabularBenchmark, all_configs
+from minilib.benchmarks.tabular import METRICS, TabularBenchmark, all_configs, fit_with_test_curves
 from minilib.nas.space import SPACE, build, canonical, flops, from_string, latency, parameter_count, to_string
 from minilib.space import Config, Space
 
@@ -72,7 +72,7 @@ def train_architecture(config: Config, epochs: int = EPOCHS, seed: int = 0, data
     the validation pass, not the test pass.
     """
     from minilib.data import load_mnist1d
-    from minilib.train import evaluate, fit, get_device
+    from minilib.train import get_device
 
     SPACE.validate(config)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or not 1 <= epochs <= EPOCHS:
@@ -81,21 +81,9 @@ def train_architecture(config: Config, epochs: int = EPOCHS, seed: int = 0, data
     device = device if device is not None else get_device()
     model = build_network(config, seed=seed)
     steps = EPOCHS * -(-len(data.X_train) // BATCH_SIZE)
-    X_test = torch.as_tensor(data.X_test, dtype=torch.float32, device=device)
-    y_test = torch.as_tensor(data.y_test, dtype=torch.long, device=device)
-    test_loss, test_accuracy = [], []
-
-    def on_epoch(record: int, history: Any) -> None:
-        metrics = evaluate(model, X_test, y_test, device=device)   # not counted in history.seconds
-        test_loss.append(metrics["loss"])
-        test_accuracy.append(metrics["accuracy"])
-
-    history = fit(model, data.X_train, data.y_train, data.X_val, data.y_val, epochs=int(epochs), lr=LR,
-                  batch_size=BATCH_SIZE, optimizer="adam", seed=seed, device=device, on_epoch=on_epoch,
-                  scheduler=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps))
-    out = history.as_dict()
-    out.update(test_loss=test_loss, test_accuracy=test_accuracy)
-    return {key: np.asarray(out[key], dtype=np.float64) for key in METRICS}
+    return fit_with_test_curves(model, data, device, epochs=int(epochs), lr=LR, batch_size=BATCH_SIZE,
+                                optimizer="adam", seed=seed,
+                                scheduler=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps))
 
 
 def measure_architecture(config: Config, repeats: int = 30) -> dict[str, float]:

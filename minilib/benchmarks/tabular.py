@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from minilib.benchmarks.storage import decode_metrics, encode_metrics
 from minilib.space import Choice, Config, Int, Space
 
 TABULAR_FILE = Path(__file__).resolve().parent.parent.parent / "datasets" / "tabular_mnist1d.npz"
@@ -78,7 +79,7 @@ def train_config(config: Config, epochs: int = MAX_EPOCHS, seed: int = 0, data: 
     """
     from minilib.data import load_mnist1d
     from minilib.models import make_mlp
-    from minilib.train import evaluate, fit, get_device
+    from minilib.train import get_device
 
     SPACE.validate(config)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
@@ -92,6 +93,18 @@ def train_config(config: Config, epochs: int = MAX_EPOCHS, seed: int = 0, data: 
         model = make_mlp(data.n_features, data.n_classes, width=config["width"], depth=config["depth"],
                          dropout=config["dropout"])
         dropout_stream = torch.get_rng_state()
+    return fit_with_test_curves(model, data, device, epochs=int(epochs), lr=config["lr"],
+                                batch_size=config["batch_size"], weight_decay=config["weight_decay"],
+                                optimizer="adam", seed=seed, evals_per_epoch=evals_per_epoch,
+                                rng_state=dropout_stream)
+
+
+def fit_with_test_curves(model: torch.nn.Module, data: Any, device: torch.device, **fit_options: Any
+                         ) -> dict[str, np.ndarray]:
+    """``minilib.train.fit`` on ``data``'s training split that also records the test loss and accuracy
+    after each record (outside the timed part): the curves a benchmark table stores (``METRICS``)."""
+    from minilib.train import evaluate, fit
+
     X_test = torch.as_tensor(data.X_test, dtype=torch.float32, device=device)
     y_test = torch.as_tensor(data.y_test, dtype=torch.long, device=device)
     test_loss, test_accuracy = [], []
@@ -101,10 +114,8 @@ def train_config(config: Config, epochs: int = MAX_EPOCHS, seed: int = 0, data: 
         test_loss.append(metrics["loss"])
         test_accuracy.append(metrics["accuracy"])
 
-    history = fit(model, data.X_train, data.y_train, data.X_val, data.y_val, epochs=int(epochs),
-                  lr=config["lr"], batch_size=config["batch_size"], weight_decay=config["weight_decay"],
-                  optimizer="adam", seed=seed, device=device, evals_per_epoch=evals_per_epoch,
-                  on_epoch=on_epoch, rng_state=dropout_stream)
+    history = fit(model, data.X_train, data.y_train, data.X_val, data.y_val, device=device, on_epoch=on_epoch,
+                  **fit_options)
     out = history.as_dict()
     out.update(test_loss=test_loss, test_accuracy=test_accuracy)
     return {key: np.asarray(out[key], dtype=np.float64) for key in METRICS}
@@ -315,26 +326,12 @@ def anytime_regret(make_searcher: Any, benchmark: TabularBenchmark, seeds: Any, 
     return np.array(rows)
 
 
-#: accuracies are stored exactly, as counts of correct predictions out of ``info["n_" + split]``
-COUNTED = {"val_accuracy": "n_val", "test_accuracy": "n_test"}
-
-
 def save_tables(path: str | Path, tables: dict[str, np.ndarray], info: dict[str, Any]) -> None:
     """Write the table as a compressed npz: accuracies as exact counts of correct predictions
     (uint16), losses and seconds as float16 (about 3 significant digits, plenty for a benchmark
     and half the size), the grid and a JSON ``info`` string (with ``n_val`` and ``n_test``)."""
-    arrays = {}
-    for m in METRICS:
-        if m in COUNTED:
-            n = int(info[COUNTED[m]])
-            counts = np.rint(np.asarray(tables[m], dtype=np.float64) * n)
-            if np.abs(counts / n - tables[m]).max() > 1e-6:
-                raise ValueError(f"{m} is not a multiple of 1/{n}: is {COUNTED[m]} the size of that split?")
-            arrays[m] = counts.astype(np.uint16)
-        else:
-            arrays[m] = np.asarray(tables[m], dtype=np.float16)
-    np.savez_compressed(path, **arrays, grid=np.array(json.dumps(all_configs(SPACE))),
-                        info=np.array(json.dumps(info)))
+    np.savez_compressed(path, **encode_metrics({m: tables[m] for m in METRICS}, info),
+                        grid=np.array(json.dumps(all_configs(SPACE))), info=np.array(json.dumps(info)))
 
 
 def load_tabular_mnist1d(path: str | Path | None = None, seed: int | None = None) -> TabularBenchmark:
@@ -345,7 +342,7 @@ def load_tabular_mnist1d(path: str | Path | None = None, seed: int | None = None
     with np.load(path) as f:
         grid = json.loads(str(f["grid"]))
         info = json.loads(str(f["info"]))
-        tables = {m: f[m] / int(info[COUNTED[m]]) if m in COUNTED else f[m].astype(np.float64) for m in METRICS}
+        tables = decode_metrics(f, METRICS, info)
     if grid != all_configs(SPACE):
         raise ValueError(f"{path} was built for another grid than minilib.benchmarks.tabular.SPACE")
     return TabularBenchmark(tables, SPACE, seed=seed, info=info,
