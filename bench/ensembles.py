@@ -1,6 +1,6 @@
 """Benchmark: the targets of issue 14 (chapters 08 and 09) on MNIST-1D, median over seeds.
 
-    python bench/ensembles.py                       # 5 seeds, every target (about 10 minutes on 2 idle cores)
+    python bench/ensembles.py                       # 5 seeds, every target (about 15 minutes on 2 cores)
     python bench/ensembles.py --seeds 3 --only swa mc_dropout
 
 1. ``independent``: a 5-member ensemble of 1-D CNNs (SGD, momentum 0.9, lr 0.1 with cosine annealing)
@@ -154,12 +154,13 @@ def mc_dropout(seed: int, p: float = 0.2, epochs: int = 40, n_samples: int = 100
 
 def table(title: str, rows: list[dict[str, float]]) -> dict[str, float]:
     keys = list(rows[0])
+    widths = [max(16, len(k) + 2) for k in keys]
     print(f"\n{title}  ({len(rows)} seeds; per-seed values, then the median)")
-    print("  " + "".join(f"{k:>28}" for k in keys))
+    print("   " + "".join(f"{k:>{w}}" for k, w in zip(keys, widths)))
     for i, r in enumerate(rows):
-        print(f"{i:>2}" + "".join(f"{r[k]:>28.4f}" for k in keys))
+        print(f"{i:>3}" + "".join(f"{r[k]:>{w}.4f}" for k, w in zip(keys, widths)))
     med = {k: float(np.median([r[k] for r in rows])) for k in keys}
-    print("med" + "".join(f"{med[k]:>28.4f}" for k in keys)[1:])
+    print("med" + "".join(f"{med[k]:>{w}.4f}" for k, w in zip(keys, widths)))
     return med
 
 
