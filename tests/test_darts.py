@@ -166,6 +166,10 @@ def test_finite_difference_hvp_matches_autograd():
     assert approx.shape == exact.shape == (2,)
     assert exact.abs().min() > 1e-3                                  # a non-trivial comparison
     torch.testing.assert_close(approx, exact, rtol=1e-3, atol=1e-6)
+    # the product is linear in v; with eps = r / ||v|| a long v moves w just as far. catches eps = r
+    # (a step of 0.01 * 1000 ||v|| would leave the quadratic region)
+    long = D.hessian_vector_product(loss_fn, weights, model.alpha, {n: 1000 * v for n, v in vector.items()})
+    torch.testing.assert_close(long, 1000 * exact, rtol=1e-3, atol=1e-3)
 
 
 def exact_second_order_gradient(model, opt, xt, yt, xv, yv, eta):
