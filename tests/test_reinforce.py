@@ -74,6 +74,12 @@ def test_probabilities_of_all_architectures_sum_to_one_and_match_sampling(make):
         draws = [tuple(policy(rng=rng)[0]) for _ in range(6000)]
     frequencies = np.array([draws.count(a) for a in all_actions]) / len(draws)
     assert np.abs(frequencies - pi).max() < 0.02
+    if isinstance(policy, LSTMPolicy):
+        # the LSTM reads the previous action: decision 1's probabilities depend on decision 0's.
+        # Catches a controller that feeds a constant input instead (a valid but memoryless policy).
+        with torch.no_grad():
+            after = [policy(actions=[a, 0, 0])[3][1] for a in range(3)]
+        assert max(np.abs(after[0] - after[a]).max() for a in (1, 2)) > 0.05
 
 
 def test_ema_baseline_update():
@@ -96,8 +102,11 @@ def test_tell_gradient_is_minus_advantage_times_grad_log_pi_minus_entropy_bonus(
     #   d loss / d theta = -A (onehot(a) - p) + beta p (log p + H),   H = -sum p log p.
     # The gradient of the last step stays in .grad (Adam does not clear it).
     # Catches: the wrong sign of the reward (value is -reward), an advantage without the
-    # baseline, or an entropy *penalty* instead of a bonus.
+    # baseline, or an entropy *penalty* instead of a bonus. (The first tell only starts the
+    # baseline: its gradient is the entropy term alone, and Adam's first step moves theta.)
     search = Reinforce(ONE_EDGE, entropy_weight=entropy_weight, baseline_decay=0.5, seed=0)
+    with torch.no_grad():     # away from uniform, where the entropy's gradient vanishes
+        search.policy.logits[0].copy_(torch.tensor([0.3, -0.5, 1.0, 0.0, -1.2]))
     first = search.ask()
     search.tell(first, -0.2)
     trial = search.ask()
