@@ -246,6 +246,8 @@ def test_search_records_every_epoch_and_is_reproducible():
     assert not np.allclose(r.alphas[0], r.alphas[-1])            # alpha learnt something
     np.testing.assert_array_equal(r.alphas, runs[1].alphas)
     assert not np.array_equal(r.alphas, runs[2].alphas)           # second order takes other steps
+    small = D.search(data, epochs=1, seed=0, channels=2, batch_size=16, train_size=64, device=torch.device("cpu"))
+    assert small.info["steps_per_epoch"] == 2 and r.info["steps_per_epoch"] == 2   # 32 // 16 and 128 // 64
 
 
 def test_darts_plus_stops_at_the_threshold_and_keeps_the_cell_before(monkeypatch):

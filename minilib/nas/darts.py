@@ -274,7 +274,8 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
            stop_at_parameter_free: int | None = None, channels: int = 8, cells_per_stage: int = 1,
            stages: int = 3, stem_stride: int = 2, batch_size: int = 64, lr: float = 0.025, lr_min: float = 1e-3,
            momentum: float = 0.9, weight_decay: float = 3e-4, grad_clip: float = 5.0, alpha_lr: float = 3e-4,
-           alpha_weight_decay: float = 1e-3, device: torch.device | None = None) -> SearchResult:
+           alpha_weight_decay: float = 1e-3, train_size: int | None = None,
+           device: torch.device | None = None) -> SearchResult:
     """Run DARTS on MNIST-1D's training split (default ``minilib.data.load_mnist1d()``).
 
     The training split is cut in two halves by ``seed`` (``train_portion = 0.5``): weights learn on
@@ -285,6 +286,9 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
     ``stop_at_parameter_free=k`` is DARTS+'s early stopping: after each epoch, if the derived cell
     has k or more parameter-free operations, stop and return the cell derived one epoch before
     (the first epoch's cell if it fires after the first epoch). ``None`` searches all ``epochs``.
+
+    ``train_size`` uses only that many training examples (drawn by ``seed``, then halved): a small
+    training split is one way to provoke the collapse sooner (REFERENCES §10).
     """
     from minilib.data import load_mnist1d
     from minilib.train import get_device
@@ -293,11 +297,11 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
     device = device if device is not None else get_device()
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    order_ = rng.permutation(len(data.X_train))
-    half = len(order_) // 2
+    shuffled = rng.permutation(len(data.X_train))[:train_size]
+    half = len(shuffled) // 2
     X = torch.as_tensor(np.asarray(data.X_train), dtype=torch.float32, device=device)
     y = torch.as_tensor(np.asarray(data.y_train), dtype=torch.long, device=device)
-    w_idx, a_idx = torch.as_tensor(order_[:half], device=device), torch.as_tensor(order_[half:], device=device)
+    w_idx, a_idx = torch.as_tensor(shuffled[:half], device=device), torch.as_tensor(shuffled[half:], device=device)
 
     model = SearchNetwork(channels, cells_per_stage, stages, int(data.n_classes or int(y.max()) + 1), stem_stride,
                           seed=seed).to(device)
@@ -322,7 +326,7 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
             architect.step(X[wb], y[wb], X[ab], y[ab], eta)            # 1) alpha on the alpha half
             w_optimizer.zero_grad()                                    # 2) w on the weight half
             loss = F.cross_entropy(model(X[wb]), y[wb])
-            loss.backward()
+            loss.backward()                                            # (the alpha.grad it fills is unused)
             nn.utils.clip_grad_norm_(model.weight_parameters(), grad_clip)
             w_optimizer.step()
             losses.append(loss.item())
