@@ -93,6 +93,7 @@ def test_derive_takes_the_argmax_other_than_none():
     config = D.derive(torch.tensor(alpha))
     assert config == {S.edge_name(i, j): op for (i, j), op in zip(S.EDGES, best)}
     assert D.parameter_free_count(config) == 3                      # skip, avgpool, skip
+    assert D.derive(alpha, keep_none=True) == {e: "none" for e in S.SPACE.names}   # AutoDL's plain argmax
     with pytest.raises(ValueError):
         D.derive(np.zeros((6, 4)))
 

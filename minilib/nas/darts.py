@@ -141,14 +141,18 @@ class SearchNetwork(nn.Module):
 
 # --- 2) the genotype -----------------------------------------------------------------------------
 
-def derive(alpha: torch.Tensor | np.ndarray, ops: tuple[str, ...] = OPS) -> Config:
-    """The discrete cell: on each edge the operation with the largest alpha **other than none**
-    (NAS-Bench-201's rule for DARTS on this space: every edge keeps one operation). Returned as a
-    config of ``minilib.nas.space.SPACE``, ready for a benchmark lookup."""
+def derive(alpha: torch.Tensor | np.ndarray, ops: tuple[str, ...] = OPS, keep_none: bool = False) -> Config:
+    """The discrete cell: on each edge the operation with the largest alpha **other than none**.
+
+    That is DARTS's own rule (``quark0/darts``'s ``genotype()`` skips ``none`` when it ranks the
+    operations), applied to every edge, since a cell of this space has one operation per edge.
+    ``keep_none=True`` takes the plain argmax, which may pick ``none``: what AutoDL-Projects'
+    NAS-Bench-201 code (``TinyNetworkDarts.genotype``) does. Returned as a config of
+    ``minilib.nas.space.SPACE``, ready for a benchmark lookup."""
     alpha = np.asarray(alpha.detach().cpu() if isinstance(alpha, torch.Tensor) else alpha, dtype=float)
     if alpha.shape != (len(EDGES), len(ops)):
         raise ValueError(f"alpha must have shape ({len(EDGES)}, {len(ops)}), got {alpha.shape}")
-    allowed = [k for k, name in enumerate(ops) if name != "none"]
+    allowed = [k for k, name in enumerate(ops) if keep_none or name != "none"]
     config = {edge_name(i, j): ops[allowed[int(np.argmax(alpha[e, allowed]))]] for e, (i, j) in enumerate(EDGES)}
     SPACE.validate(config)
     return config
