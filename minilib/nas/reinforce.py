@@ -20,7 +20,10 @@ with reinforcement learning", explains each):
    makes one policy-gradient step with an exponential-moving-average baseline b and an entropy
    bonus, so ``minilib.maximize`` and ``minilib.hpo.parallel`` drive it like any searcher;
 3. MnasNet's multi-objective reward ``ACC(m) * (LAT(m) / T)^w`` (Tan et al., CVPR 2019, eq. 2)
-   in its soft and hard forms, as plain functions of an accuracy and a latency.
+   in its soft and hard forms, as plain functions of an accuracy and a latency, and the
+   accuracy-latency ``pareto_front`` to compare what it finds with the benchmark's true front;
+4. ``regret_by_evaluations``: regret vs models evaluated on the tabular benchmark, over seeds,
+   for REINFORCE or any other searcher.
 
 The defaults and the pitfalls (collapse to one architecture when the entropy reaches 0, noisy
 rewards, the baseline's decay) are in ``shared/REFERENCES.md`` section 9.
@@ -28,7 +31,7 @@ rewards, the baseline's decay) are in ``shared/REFERENCES.md`` section 9.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -291,3 +294,27 @@ def pareto_front(accuracy: Any, latency: Any) -> np.ndarray:
             front.append(int(i))
             best = accuracy[i]
     return np.array(front, dtype=int)
+
+
+# --- 4) on the tabular benchmark -------------------------------------------------------------------
+
+def regret_by_evaluations(make_searcher: Callable[[int], Searcher], benchmark: Any, seeds: Sequence[int],
+                          n_evaluations: int) -> np.ndarray:
+    """Regret of the incumbent after each evaluation, one row per seed: ``(len(seeds), n_evaluations)``.
+
+    ``make_searcher(seed)`` builds a fresh searcher on ``benchmark.space`` (``Reinforce``,
+    ``RegularizedEvolution``, ``minilib.hpo``'s random search ...); it minimises the benchmark's
+    full-budget validation error (``benchmark.objective``, a table lookup that also counts the
+    simulated training time). Entry ``[s, k]`` is the validation error of the best of the first
+    k + 1 models minus the best in the table (``benchmark.regret``): the curve "regret vs models
+    evaluated" of NAS-Bench-201's comparisons. Works on any ``minilib.benchmarks.tabular.TabularBenchmark``.
+    """
+    from minilib.study import minimize
+
+    rows = []
+    for seed in seeds:
+        study = minimize(benchmark.objective, benchmark.space, make_searcher(seed), n_trials=n_evaluations,
+                         progress=False)
+        errors = np.array([t.value if t.ok else np.inf for t in study.trials])
+        rows.append(benchmark.regret(np.minimum.accumulate(errors)))
+    return np.array(rows)
