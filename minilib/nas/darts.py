@@ -278,7 +278,7 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
            stop_at_parameter_free: int | None = None, channels: int = 8, cells_per_stage: int = 1,
            stages: int = 3, stem_stride: int = 2, batch_size: int = 64, lr: float = 0.025, lr_min: float = 1e-3,
            momentum: float = 0.9, weight_decay: float = 3e-4, grad_clip: float = 5.0, alpha_lr: float = 3e-4,
-           alpha_weight_decay: float = 1e-3, train_size: int | None = None,
+           alpha_weight_decay: float = 1e-3, train_size: int | None = None, warmup_epochs: int = 0,
            device: torch.device | None = None) -> SearchResult:
     """Run DARTS on MNIST-1D's training split (default ``minilib.data.load_mnist1d()``).
 
@@ -289,7 +289,11 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
 
     ``stop_at_parameter_free=k`` is DARTS+'s early stopping: after each epoch, if the derived cell
     has k or more parameter-free operations, stop and return the cell derived one epoch before
-    (the first epoch's cell if it fires after the first epoch). ``None`` searches all ``epochs``.
+    (or that cell itself if it fires on the first epoch that moves alpha). ``None`` searches all ``epochs``.
+
+    ``warmup_epochs``: train only the weights for that many epochs before alpha moves (the warm-up of
+    P-DARTS and PC-DARTS: parameter-free operations learn fastest at the start, so an early alpha
+    favours them); the early-stopping rule is checked only after the warm-up.
 
     ``train_size`` uses only that many training examples (drawn by ``seed``, then halved): a small
     training split is one way to provoke the collapse sooner (REFERENCES §10).
@@ -327,7 +331,8 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
         losses = []
         for k in range(steps):
             wb, ab = w_perm[k * batch_size:(k + 1) * batch_size], a_perm[k * batch_size:(k + 1) * batch_size]
-            architect.step(X[wb], y[wb], X[ab], y[ab], eta)            # 1) alpha on the alpha half
+            if epoch > warmup_epochs:
+                architect.step(X[wb], y[wb], X[ab], y[ab], eta)        # 1) alpha on the alpha half
             w_optimizer.zero_grad()                                    # 2) w on the weight half
             loss = F.cross_entropy(model(X[wb]), y[wb])
             loss.backward()                                            # (the alpha.grad it fills is unused)
@@ -344,16 +349,17 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
         result.parameter_free.append(parameter_free_count(genotypes[-1]))
         result.train_loss.append(float(np.mean(losses)))
         result.val_accuracy.append(accuracy)
-        if stop_at_parameter_free is not None and result.parameter_free[-1] >= stop_at_parameter_free:
+        if stop_at_parameter_free is not None and epoch > warmup_epochs \
+                and result.parameter_free[-1] >= stop_at_parameter_free:
             result.stopped_at = epoch
             break
 
     result.alphas = np.stack(alphas)
-    kept = -2 if result.stopped_at is not None and len(genotypes) > 1 else -1
+    kept = -2 if result.stopped_at is not None and result.stopped_at > warmup_epochs + 1 else -1
     result.config = genotypes[kept]
     result.seconds = time.perf_counter() - start
     result.info = {"order": order, "seed": seed, "epochs": epochs, "steps_per_epoch": steps,
-                   "stop_at_parameter_free": stop_at_parameter_free}
+                   "stop_at_parameter_free": stop_at_parameter_free, "warmup_epochs": warmup_epochs}
     return result
 
 

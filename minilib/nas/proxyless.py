@@ -156,7 +156,7 @@ def search(data: Any = None, latencies: np.ndarray | None = None, latency_weight
                           device=device)
     w_optimizer = torch.optim.SGD(model.weight_parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_optimizer, T_max=epochs, eta_min=lr_min)
-    a_optimizer = torch.optim.Adam([model.alpha], lr=alpha_lr, betas=(0.0, 0.999))    # the paper's beta1 = 0
+    a_optimizer = torch.optim.Adam([model.alpha], lr=alpha_lr, betas=(0.0, 0.999))    # beta1 = 0: the authors' code
     generator = torch.Generator().manual_seed(seed)
 
     def expected() -> float:
