@@ -60,7 +60,7 @@ def test_a_child_computes_what_the_standalone_network_with_its_weights_computes(
     with torch.no_grad():                            # non-trivial weights in every layer
         for p in supernet.parameters():
             p.add_(0.1 * torch.randn_like(p))
-    child = enas.child_network(supernet, config, **SIZES)
+    child = enas.child_network(supernet, config)
     X, _ = batch()
     child.train()
     supernet.train()

@@ -25,8 +25,9 @@ is evaluated with the shared weights, without training of its own. What this mod
    search with weight sharing (Bender et al. 2018's one-shot model; Li & Talwalkar 2019's baseline).
 4. ``rank``: score candidates by shared-weight validation accuracy, best first; ``derive``
    samples candidates (from the controller, or uniformly) and ranks them. The best ones are then
-   looked up in the tabular benchmark (``percentile``, ``in_top_quartile``) and retrained from
-   scratch with ``minilib.train``.
+   looked up in the tabular benchmark (their true accuracy: ``percentile``, ``in_top_quartile``)
+   and the chosen one is retrained from scratch with the table's recipe
+   (``minilib.benchmarks.nas.train_architecture``, which trains with ``minilib.train``).
 
 Known finding to keep in mind (``shared/REFERENCES.md`` section 9): the shared-weight ranking
 correlates only weakly with the true one, and ENAS's controller is often no better than random
@@ -81,6 +82,9 @@ class SuperNetwork(nn.Module):
         if bn not in ("batch", "running"):
             raise ValueError(f"bn must be 'batch' (batch statistics always) or 'running', got {bn!r}")
         self.bn = bn
+        #: the size arguments, shared with the standalone ``CellNetwork`` of a child
+        self.sizes = {"channels": channels, "cells_per_stage": cells_per_stage, "stages": stages,
+                      "n_classes": n_classes, "stem_stride": stem_stride}
         self.stem = nn.Sequential(nn.Conv1d(1, channels, 3, stride=stem_stride, padding=1, bias=False),
                                   nn.BatchNorm1d(channels))
         layers: list[nn.Module] = []
@@ -130,15 +134,14 @@ def child_state_dict(supernet: SuperNetwork, config: Config) -> dict[str, torch.
     return state
 
 
-def child_network(supernet: SuperNetwork, config: Config, **sizes: Any) -> CellNetwork:
-    """A standalone ``CellNetwork`` of ``config`` holding the supernet's weights for it (``sizes``:
-    ``CellNetwork``'s size arguments, the supernet's). With ``bn="batch"`` the supernet has no
-    running statistics to copy: the child then keeps fresh ones (compare the two in train mode)."""
-    model = CellNetwork(config, **sizes)
+def child_network(supernet: SuperNetwork, config: Config) -> CellNetwork:
+    """A standalone ``CellNetwork`` of ``config``, of the supernet's sizes, holding the supernet's
+    weights for it. With ``bn="batch"`` the supernet has no running statistics to copy: the child
+    keeps fresh ones (so compare the two in train mode, or recalibrate the child)."""
+    model = CellNetwork(config, **supernet.sizes).to(next(supernet.parameters()).device)
     missing, unexpected = model.load_state_dict(child_state_dict(supernet, config), strict=False)
     statistics = ("running_mean", "running_var", "num_batches_tracked")
-    if unexpected or any(not name.endswith(statistics) for name in missing):
-        raise ValueError(f"the sizes do not match the supernet: missing {missing}, unexpected {unexpected}")
+    assert not unexpected and all(name.endswith(statistics) for name in missing), (missing, unexpected)
     return model
 
 
@@ -208,15 +211,19 @@ def search(data: Any, epochs: int, controller: Any = None, controller_steps: int
     updates, each rewarded by a sampled child's accuracy on one random validation mini-batch of
     ``val_batch`` sequences (ENAS's one-mini-batch reward: cheap and noisy).
 
+    The supernet has the tabular benchmark's sizes (``minilib.benchmarks.nas``: 8 channels, stem
+    stride 2, 3 stages of one cell) unless ``supernet_sizes`` overrides some of them.
     ``data`` has ``X_train, y_train, X_val, y_val`` (``minilib.data.load_mnist1d()``). Returns
     ``{"supernet", "controller", "train_loss": per epoch, "reward": per controller step,
     "epochs"}``; the controller's own ``history`` has its entropy and probabilities.
     """
+    from minilib.benchmarks import nas as table
     from minilib.nas.space import sample
     from minilib.train import get_device
 
     device = device if device is not None else get_device()
-    sizes = {"channels": 8, "stem_stride": 2, **(supernet_sizes or {})}
+    sizes = {"channels": table.CHANNELS, "cells_per_stage": table.CELLS_PER_STAGE, "stages": table.STAGES,
+             "stem_stride": table.STEM_STRIDE, **(supernet_sizes or {})}
     supernet = build_supernet(bn=bn, seed=seed, **sizes).to(device)
     X = torch.as_tensor(data.X_train, dtype=torch.float32, device=device)
     y = torch.as_tensor(data.y_train, device=device)
@@ -253,7 +260,7 @@ def search(data: Any, epochs: int, controller: Any = None, controller_steps: int
 def rank(supernet: SuperNetwork, candidates: list[Config], X: Any, y: Any,
          recalibrate_on: Any = None) -> list[tuple[Config, float]]:
     """``(config, shared-weight accuracy)`` of every candidate, the most accurate first (ties keep
-    the candidates' order). Duplicates are scored once each time they appear."""
+    the candidates' order); a candidate listed twice is scored and returned twice."""
     device = next(supernet.parameters()).device
     X, y = torch.as_tensor(X, dtype=torch.float32, device=device), torch.as_tensor(y, device=device)
     Xr = None if recalibrate_on is None else torch.as_tensor(recalibrate_on, dtype=torch.float32, device=device)
