@@ -198,7 +198,7 @@ def test_pareto_front_against_brute_force():
 def conv3_table(tmp_path_factory):
     """A synthetic NAS table with structure a policy can learn: the final validation accuracy of
     a unique architecture is 0.5 + 0.08 * (its number of conv3 edges), plus a small fixed jitter
-    in [0, 0.01) so that one architecture is the best."""
+    in [0, 0.01); row r trains in 1 + (r mod 7) seconds per epoch."""
     from minilib.benchmarks.nas import load_tabular_nas, rows_of, save_table
 
     representatives, _ = rows_of()
@@ -207,7 +207,7 @@ def conv3_table(tmp_path_factory):
     acc = np.array([0.5 + 0.08 * sum(op == "conv3" for op in c.values()) for c in representatives]) + jitter
     val = np.broadcast_to(acc[:, None, None], (n, 1, 2)).copy()
     tables = {"val_accuracy": val, "test_accuracy": val, "val_loss": 1 - val, "test_loss": 1 - val,
-              "train_loss": 1 - val, "seconds": np.ones_like(val)}
+              "train_loss": 1 - val, "seconds": np.broadcast_to((1.0 + np.arange(n) % 7)[:, None, None], val.shape)}
     arch = {"params": np.arange(n), "flops": np.arange(n), "latency": np.full(n, 1e-3)}
     path = tmp_path_factory.mktemp("nas") / "table.npz"
     save_table(path, tables, arch, {"n_val": 1000, "n_test": 1000, "epochs": 2})
@@ -237,3 +237,22 @@ def test_reinforce_beats_random_search_on_a_learnable_table(conv3_table):
     rs = regret_by_evaluations(lambda s: RandomSearch(SPACE, seed=s), conv3_table, seeds, 150)
     assert np.median(rl[:, -1]) < np.median(rs[:, -1])
     assert np.median(rl[:, -1]) < 0.05
+
+
+def test_parallel_workers_drive_it_with_results_out_of_order(conv3_table):
+    # minilib.hpo.parallel.simulate asks for 4 models before the first result is told, and tells
+    # them as they finish (the table's seconds differ per row, so not in the order asked). Each
+    # tell must score that trial's own actions. Catches a tell that scores the last asked
+    # architecture instead (the logged log-probabilities would not match the told trials).
+    from minilib.hpo.parallel import simulate
+
+    search = Reinforce(SPACE, seed=0)
+    study = simulate(search, conv3_table, n_workers=4, max_trials=120)
+    told = sorted((t for t in study.trials if t.ok), key=lambda t: (t.meta["end"], t.number))
+    assert len(search.history) == len(told) >= 100
+    assert [t.number for t in told] != sorted(t.number for t in told)      # out of order indeed
+    assert [h["reward"] for h in search.history] == [-t.value for t in told]
+    for h, t in zip(search.history[-5:], told[-5:]):
+        assert search.actions_of(t.config) == t.meta["actions"]
+        p = [h["probabilities"][d][a] for d, a in enumerate(t.meta["actions"])]
+        assert h["log_prob"] == pytest.approx(float(np.log(p).sum()), abs=1e-4)
