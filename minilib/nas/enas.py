@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from minilib.nas.reinforce import Reinforce
 from minilib.nas.space import EDGES, N_NODES, OPS, SPACE, CellNetwork, Reduction, edge_name, make_op
 from minilib.space import Config
 
@@ -200,16 +201,18 @@ def train_shared_epoch(supernet: SuperNetwork, optimizer: torch.optim.Optimizer,
     return float(np.mean(losses))
 
 
-def search(data: Any, epochs: int, controller: Any = None, controller_steps: int = 20, val_batch: int = 256,
-           lr: float = 0.01, batch_size: int = 256, supernet_sizes: dict[str, Any] | None = None,
-           bn: str = "batch", seed: int = 0, device: torch.device | None = None) -> dict[str, Any]:
+def search(data: Any, epochs: int, controller: Reinforce | None = None, controller_steps: int = 20,
+           val_batch: int = 256, lr: float = 0.01, batch_size: int = 256,
+           supernet_sizes: dict[str, Any] | None = None, bn: str = "batch", seed: int = 0,
+           device: torch.device | None = None) -> dict[str, Any]:
     """ENAS's search (``controller`` a ``minilib.nas.reinforce.Reinforce`` on ``SPACE``) or, with
     ``controller=None``, random search with weight sharing (children uniform, nothing else learns).
 
     Each epoch: (1) one epoch of the shared weights with Adam (``lr``), a child per mini-batch,
     sampled from the controller's policy (or uniformly); (2) ``controller_steps`` controller
     updates, each rewarded by a sampled child's accuracy on one random validation mini-batch of
-    ``val_batch`` sequences (ENAS's one-mini-batch reward: cheap and noisy).
+    ``val_batch`` sequences (ENAS's one-mini-batch reward: cheap and noisy). With ``bn="running"``
+    these rewards use the mixed running statistics: the failure the remedy avoids.
 
     The supernet has the tabular benchmark's sizes (``minilib.benchmarks.nas``: 8 channels, stem
     stride 2, 3 stages of one cell) unless ``supernet_sizes`` overrides some of them.
@@ -268,7 +271,7 @@ def rank(supernet: SuperNetwork, candidates: list[Config], X: Any, y: Any,
     return sorted(scored, key=lambda pair: -pair[1])
 
 
-def derive(supernet: SuperNetwork, X: Any, y: Any, n: int = 100, controller: Any = None,
+def derive(supernet: SuperNetwork, X: Any, y: Any, n: int = 100, controller: Reinforce | None = None,
            seed: int = 0, recalibrate_on: Any = None) -> list[tuple[Config, float]]:
     """ENAS's derivation (melodyguan/enas#71): sample ``n`` children from the controller's policy
     (uniformly when ``controller`` is None: random search with weight sharing), rank them with
