@@ -120,7 +120,7 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor, **forward_kwargs: 
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(x, **forward_kwargs).sum()
+        model(x, **forward_kwargs)
     return sum(seen.values())
 
 
