@@ -263,14 +263,19 @@ def test_darts_plus_stops_at_the_threshold_and_keeps_the_cell_before(monkeypatch
     r = D.search(tiny_data(128), epochs=6, seed=0, channels=2, stop_at_parameter_free=2, device=torch.device("cpu"))
     assert r.parameter_free == [0, 1, 3] and r.stopped_at == 3
     assert r.config == cells[1] and r.alphas.shape == (4, 6, 5)
-    # with a warm-up of 3 epochs alpha stays put and the rule waits: the cells after epochs 4, 5 have
-    # 6 parameter-free ops, so it fires at epoch 4 and keeps that cell (the warm-up's cells are noise)
+    # checked from epoch 4 after a warm-up of 3 epochs (alpha stays put): it fires at epoch 4 and keeps
+    # that cell, since the cell before comes from the unmoved random alpha
     script = iter(cells)
     r = D.search(tiny_data(128), epochs=6, seed=0, channels=2, stop_at_parameter_free=2, warmup_epochs=3,
-                 device=torch.device("cpu"))
+                 check_from=4, device=torch.device("cpu"))
     assert r.stopped_at == 4 and r.config == cells[3] and r.parameter_free == [0, 1, 3, 6]
     np.testing.assert_array_equal(r.alphas[3], r.alphas[0])            # no alpha step in the warm-up
     assert not np.array_equal(r.alphas[4], r.alphas[3])
+    # without a warm-up, checked from epoch 3 on: fires there (3 >= 2) and keeps epoch 2's cell
+    script = iter(cells)
+    r = D.search(tiny_data(128), epochs=6, seed=0, channels=2, stop_at_parameter_free=1, check_from=3,
+                 device=torch.device("cpu"))
+    assert r.stopped_at == 3 and r.config == cells[1]
 
 
 # --- where a cell lands in the benchmark (a synthetic table) ---------------------------------------

@@ -279,7 +279,7 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
            stages: int = 3, stem_stride: int = 2, batch_size: int = 64, lr: float = 0.025, lr_min: float = 1e-3,
            momentum: float = 0.9, weight_decay: float = 3e-4, grad_clip: float = 5.0, alpha_lr: float = 3e-4,
            alpha_weight_decay: float = 1e-3, train_size: int | None = None, warmup_epochs: int = 0,
-           device: torch.device | None = None) -> SearchResult:
+           check_from: int = 1, device: torch.device | None = None) -> SearchResult:
     """Run DARTS on MNIST-1D's training split (default ``minilib.data.load_mnist1d()``).
 
     The training split is cut in two halves by ``seed`` (``train_portion = 0.5``): weights learn on
@@ -287,13 +287,15 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
     on the weights (momentum, weight decay, gradient clipping, a cosine learning rate over
     ``epochs`` epochs): the reference defaults, on the benchmark's network sizes.
 
-    ``stop_at_parameter_free=k`` is DARTS+'s early stopping: after each epoch, if the derived cell
-    has k or more parameter-free operations, stop and return the cell derived one epoch before
-    (or that cell itself if it fires on the first epoch that moves alpha). ``None`` searches all ``epochs``.
+    ``stop_at_parameter_free=k`` is DARTS+'s early stopping: after each epoch from ``check_from`` on,
+    if the derived cell has k or more parameter-free operations, stop and return the cell derived one
+    epoch before (or that cell itself if alpha did not move in the epoch before). ``None`` searches
+    all ``epochs``. Give the rule a few epochs (``check_from``): the first cells are derived from an
+    alpha that is still almost its random start, with about 3 parameter-free operations of 6.
 
     ``warmup_epochs``: train only the weights for that many epochs before alpha moves (the warm-up of
     P-DARTS and PC-DARTS: parameter-free operations learn fastest at the start, so an early alpha
-    favours them); the early-stopping rule is checked only after the warm-up.
+    favours them).
 
     ``train_size`` uses only that many training examples (drawn by ``seed``, then halved): a small
     training split is one way to provoke the collapse sooner (REFERENCES §10).
@@ -349,17 +351,18 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
         result.parameter_free.append(parameter_free_count(genotypes[-1]))
         result.train_loss.append(float(np.mean(losses)))
         result.val_accuracy.append(accuracy)
-        if stop_at_parameter_free is not None and epoch > warmup_epochs \
+        if stop_at_parameter_free is not None and epoch >= check_from \
                 and result.parameter_free[-1] >= stop_at_parameter_free:
             result.stopped_at = epoch
             break
 
     result.alphas = np.stack(alphas)
-    kept = -2 if result.stopped_at is not None and result.stopped_at > warmup_epochs + 1 else -1
+    kept = -2 if result.stopped_at is not None and result.stopped_at - 1 > warmup_epochs else -1
     result.config = genotypes[kept]
     result.seconds = time.perf_counter() - start
     result.info = {"order": order, "seed": seed, "epochs": epochs, "steps_per_epoch": steps,
-                   "stop_at_parameter_free": stop_at_parameter_free, "warmup_epochs": warmup_epochs}
+                   "stop_at_parameter_free": stop_at_parameter_free, "warmup_epochs": warmup_epochs,
+                   "check_from": check_from}
     return result
 
 
