@@ -6,7 +6,8 @@
 * ``evolution``: regularized (aging) evolution (Real et al. 2019);
 * ``reinforce``: a REINFORCE controller (LSTM or independent logits) and MnasNet's latency-aware reward;
 * ``enas``: a weight-sharing supernet, ENAS's alternation and random search with weight sharing;
-* ``darts``: differentiable architecture search (first and second order) and a collapse remedy.
+* ``darts``: differentiable architecture search (first and second order) and a collapse remedy;
+* ``proxyless``: ProxylessNAS's binarised paths and its differentiable latency term.
 
 The tabular benchmark of that space is ``minilib.benchmarks.nas``. Each algorithm is its own
 module, readable top to bottom; this package imports none of them eagerly.
