@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from minilib.nas.space import EDGES, N_NODES, OPS, SPACE, Reduction, edge_name, make_op
+from minilib.nas.space import EDGES, N_NODES, OPS, SPACE, edge_name, macro_skeleton, make_op
 from minilib.space import Config
 
 #: operations without weights: a derived cell full of them is DARTS's collapse (``none`` is never derived)
@@ -112,15 +112,8 @@ class SearchNetwork(nn.Module):
         with torch.random.fork_rng(devices=[]):              # weights from the seed, global RNG untouched
             if seed is not None:
                 torch.manual_seed(seed)
-            self.stem = nn.Sequential(nn.Conv1d(1, channels, 3, stride=stem_stride, padding=1, bias=False),
-                                      nn.BatchNorm1d(channels))
-            layers: list[nn.Module] = []
-            c = channels
-            for stage in range(stages):
-                if stage > 0:
-                    layers.append(Reduction(c))
-                    c *= 2
-                layers += [SearchCell(c, ops) for _ in range(cells_per_stage)]
+            self.stem, layers, c = macro_skeleton(lambda width: SearchCell(width, ops), channels, cells_per_stage,
+                                                  stages, stem_stride)
             self.cells = nn.ModuleList(layers)
             self.last = nn.Sequential(nn.BatchNorm1d(c), nn.ReLU())
             self.head = nn.Linear(c, n_classes)

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from minilib.nas.reinforce import Reinforce
-from minilib.nas.space import EDGES, N_NODES, OPS, SPACE, CellNetwork, Reduction, edge_name, make_op
+from minilib.nas.space import EDGES, N_NODES, OPS, SPACE, CellNetwork, edge_name, macro_skeleton, make_op
 from minilib.space import Config
 
 #: the operations with weights or a module; ``none`` is an edge left out of the sum
@@ -86,15 +86,7 @@ class SuperNetwork(nn.Module):
         #: the size arguments, shared with the standalone ``CellNetwork`` of a child
         self.sizes = {"channels": channels, "cells_per_stage": cells_per_stage, "stages": stages,
                       "n_classes": n_classes, "stem_stride": stem_stride}
-        self.stem = nn.Sequential(nn.Conv1d(1, channels, 3, stride=stem_stride, padding=1, bias=False),
-                                  nn.BatchNorm1d(channels))
-        layers: list[nn.Module] = []
-        c = channels
-        for stage in range(stages):
-            if stage > 0:
-                layers.append(Reduction(c))
-                c *= 2
-            layers += [SuperCell(c) for _ in range(cells_per_stage)]
+        self.stem, layers, c = macro_skeleton(SuperCell, channels, cells_per_stage, stages, stem_stride)
         self.cells = nn.ModuleList(layers)
         self.last = nn.Sequential(nn.BatchNorm1d(c), nn.ReLU())
         self.head = nn.Linear(c, n_classes)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -222,6 +222,24 @@ class Reduction(nn.Sequential):
                          nn.AvgPool1d(2))
 
 
+def macro_skeleton(make_cell: Callable[[int], nn.Module], channels: int, cells_per_stage: int, stages: int,
+                   stem_stride: int) -> tuple[nn.Module, list[nn.Module], int]:
+    """The fixed outer network every searched cell sits in (shared by ``CellNetwork`` and the DARTS and
+    ENAS supernets): a conv-BN stem, then ``stages`` stages of ``cells_per_stage`` cells made by
+    ``make_cell(width)``, with a ``Reduction`` (halve the length, double the width) between stages.
+    Returns (stem, cells and reductions in order, the last width)."""
+    stem = nn.Sequential(nn.Conv1d(1, channels, 3, stride=stem_stride, padding=1, bias=False),
+                         nn.BatchNorm1d(channels))           # (B, 1, L) -> (B, C, L / stem_stride)
+    layers: list[nn.Module] = []
+    c = channels
+    for stage in range(stages):
+        if stage > 0:
+            layers.append(Reduction(c))
+            c *= 2
+        layers += [make_cell(c) for _ in range(cells_per_stage)]
+    return stem, layers, c
+
+
 class CellNetwork(nn.Module):
     """stem -> (cells, reduction) x (stages - 1) -> cells -> BN-ReLU -> global average pool -> linear.
 
@@ -235,15 +253,8 @@ class CellNetwork(nn.Module):
         if channels < 1 or cells_per_stage < 1 or stages < 1:
             raise ValueError(f"need channels, cells_per_stage, stages >= 1; got {channels}, {cells_per_stage}, "
                              f"{stages}")
-        self.stem = nn.Sequential(nn.Conv1d(1, channels, 3, stride=stem_stride, padding=1, bias=False),
-                                  nn.BatchNorm1d(channels))           # (B, 1, L) -> (B, C, L / stem_stride)
-        layers: list[nn.Module] = []
-        c = channels
-        for stage in range(stages):
-            if stage > 0:
-                layers.append(Reduction(c))
-                c *= 2
-            layers += [Cell(config, c) for _ in range(cells_per_stage)]
+        self.stem, layers, c = macro_skeleton(lambda width: Cell(config, width), channels, cells_per_stage, stages,
+                                              stem_stride)
         self.cells = nn.Sequential(*layers)
         self.last = nn.Sequential(nn.BatchNorm1d(c), nn.ReLU())   # NB201's lastact (NASLib#86: do not drop it)
         self.head = nn.Linear(c, n_classes)
