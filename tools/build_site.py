@@ -225,7 +225,9 @@ def remote_loads(html_dir: Path) -> list[tuple[str, str]]:
 
 
 def sphinx_build(src: Path, out: Path, quiet: bool = True) -> int:
-    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-c", str(DOCS),
+    # -E: a fresh environment every time (a few seconds); a cached one kept links from an earlier
+    # build that lacked a chapter and failed -W with "target not found" once the chapter existed
+    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-E", "-b", "html", "-c", str(DOCS),
            "-d", str(out.parent / "site-doctrees"), str(src), str(out)]
     if quiet:
         cmd.append("-q")
