@@ -267,6 +267,17 @@ class SearchResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+
+def split_in_halves(data: Any, seed: int, device: torch.device, train_size: int | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The training split on ``device`` and a seeded split of (its first ``train_size`` shuffled) rows
+    into two halves: one trains the weights, the other the architecture (Liu et al. 2019, section 3)."""
+    shuffled = np.random.default_rng(seed).permutation(len(data.X_train))[:train_size]
+    half = len(shuffled) // 2
+    X = torch.as_tensor(np.asarray(data.X_train), dtype=torch.float32, device=device)
+    y = torch.as_tensor(np.asarray(data.y_train), dtype=torch.long, device=device)
+    return X, y, torch.as_tensor(shuffled[:half], device=device), torch.as_tensor(shuffled[half:], device=device)
+
 def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
            stop_at_parameter_free: int | None = None, channels: int = 8, cells_per_stage: int = 1,
            stages: int = 3, stem_stride: int = 2, batch_size: int = 64, lr: float = 0.025, lr_min: float = 1e-3,
@@ -299,12 +310,8 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
     data = data if data is not None else load_mnist1d()
     device = device if device is not None else get_device()
     start = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    shuffled = rng.permutation(len(data.X_train))[:train_size]
-    half = len(shuffled) // 2
-    X = torch.as_tensor(np.asarray(data.X_train), dtype=torch.float32, device=device)
-    y = torch.as_tensor(np.asarray(data.y_train), dtype=torch.long, device=device)
-    w_idx, a_idx = torch.as_tensor(shuffled[:half], device=device), torch.as_tensor(shuffled[half:], device=device)
+    X, y, w_idx, a_idx = split_in_halves(data, seed, device, train_size)
+    half = len(w_idx)
 
     model = SearchNetwork(channels, cells_per_stage, stages, int(data.n_classes or int(y.max()) + 1), stem_stride,
                           seed=seed).to(device)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minilib.nas.darts import SearchCell, SearchNetwork, SearchResult, derive, parameter_free_count
+from minilib.nas.darts import SearchCell, SearchNetwork, SearchResult, derive, parameter_free_count, split_in_halves
 from minilib.nas.space import EDGES, N_NODES, OPS
 from minilib.space import Config
 
@@ -144,11 +144,8 @@ def search(data: Any = None, latencies: np.ndarray | None = None, latency_weight
     data = data if data is not None else load_mnist1d()
     device = device if device is not None else get_device()
     start = time.perf_counter()
-    order = np.random.default_rng(seed).permutation(len(data.X_train))
-    half = len(order) // 2
-    X = torch.as_tensor(np.asarray(data.X_train), dtype=torch.float32, device=device)
-    y = torch.as_tensor(np.asarray(data.y_train), dtype=torch.long, device=device)
-    w_idx, a_idx = torch.as_tensor(order[:half], device=device), torch.as_tensor(order[half:], device=device)
+    X, y, w_idx, a_idx = split_in_halves(data, seed, device)
+    half = len(w_idx)
 
     model = ProxylessNetwork(channels, cells_per_stage, stages, int(data.n_classes or int(y.max()) + 1), stem_stride,
                              seed=seed).to(device)
