@@ -304,9 +304,9 @@ def test_percentile_counts_unique_architectures_at_the_final_epoch(bench):
         below, ties = np.sum(final < final[row]), np.sum(final == final[row])
         assert ties > 1
         expected = 100.0 * (below + ties / 2) / len(final)
-        assert D.benchmark_percentile(bench, representatives[row]) == pytest.approx(expected)
+        assert bench.percentile(representatives[row], "test_error") == pytest.approx(expected)
     best = representatives[int(np.argmax(final))]
-    assert 99.5 < D.benchmark_percentile(bench, best) < 100.0
+    assert 99.5 < bench.percentile(best, "test_error") < 100.0
     result = D.evaluate(bench, best)
     assert result["test_accuracy"] == pytest.approx(final.max())
     assert result["parameter_free_share"] == pytest.approx(D.parameter_free_count(best) / 6)

@@ -191,9 +191,9 @@ def test_percentile_and_top_quartile_in_the_benchmark(benchmark):
     for r in (99, 0, 50, 1234):
         mine = accuracies[r]
         expected = 100 * (np.mean(accuracies < mine) + 0.5 * np.mean(accuracies == mine))
-        assert enas.percentile(bench, representatives[r]) == pytest.approx(expected, abs=1e-9)
-    assert enas.percentile(bench, representatives[99]) > 99
+        assert bench.percentile(representatives[r]) == pytest.approx(expected, abs=1e-9)
+    assert bench.percentile(representatives[99]) > 99
     threshold = np.quantile(1 - accuracies, 0.25)
     for r in (74, 73, 99, 0):
-        assert enas.in_top_quartile(bench, representatives[r]) == bool(1 - accuracies[r] <= threshold + 1e-12)
-    assert enas.in_top_quartile(bench, representatives[99]) and not enas.in_top_quartile(bench, representatives[0])
+        assert bench.in_top_quartile(representatives[r]) == bool(1 - accuracies[r] <= threshold + 1e-12)
+    assert bench.in_top_quartile(representatives[99]) and not bench.in_top_quartile(representatives[0])

@@ -141,6 +141,21 @@ class NASBenchmark(TabularBenchmark):
         (a histogram of the landscape counts each architecture once, not once per cell)."""
         return self.curve(metric)[self.representative_rows]
 
+    def percentile(self, config: Config, metric: str = "val_error") -> float:
+        """Where ``config`` lands among the unique architectures by final ``metric`` (an error):
+        the percentage of them with a larger error, plus half of the ties (100 = the best). Rank by
+        ``"val_error"`` to judge a search (what it could see) and by ``"test_error"`` to report a
+        derived cell's true quality."""
+        errors = self.unique_curve(metric)[:, -1]
+        own = self.curve(metric)[self.index(config), -1]
+        return 100.0 * float(np.mean(errors > own) + 0.5 * np.mean(errors == own))
+
+    def in_top_quartile(self, config: Config, metric: str = "val_error") -> bool:
+        """Is ``config``'s final ``metric`` among the best 25% of the unique architectures
+        (at most the 25th percentile of their errors)?"""
+        errors = self.unique_curve(metric)[:, -1]
+        return bool(self.curve(metric)[self.index(config), -1] <= np.quantile(errors, 0.25))
+
     def params(self, config: Config) -> int:
         return int(self.arch["params"][self.row[self.index(config)]])
 

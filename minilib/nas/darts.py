@@ -368,20 +368,9 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
 
 # --- 5) where a derived cell lands in the tabular benchmark --------------------------------------------
 
-def benchmark_percentile(benchmark: Any, config: Config, metric: str = "test_error") -> float:
-    """Where ``config`` lands among the benchmark's unique architectures: the percentage of them whose
-    final ``metric`` (an error) is larger than its own, plus half of the ties (the mid-rank convention
-    of ``minilib.nas.enas.percentile``, which ranks by validation error; the default here is the test
-    error, the "true" accuracy of a derived cell). ``benchmark`` has the interface of
-    ``minilib.benchmarks.nas.NASBenchmark`` (``unique_curve``, ``curve``, ``index``)."""
-    errors = benchmark.unique_curve(metric)[:, -1]
-    own = benchmark.curve(metric)[benchmark.index(config), -1]
-    return 100.0 * float(np.mean(errors > own) + 0.5 * np.mean(errors == own))
-
-
 def evaluate(benchmark: Any, config: Config) -> dict[str, float]:
     """A derived cell's true test accuracy (the table, not the supernet), its percentile in the
     benchmark and its share of parameter-free operations."""
     return {"test_accuracy": 1.0 - benchmark.test_error(config),
-            "percentile": benchmark_percentile(benchmark, config),
+            "percentile": benchmark.percentile(config, "test_error"),
             "parameter_free_share": parameter_free_count(config) / len(EDGES)}

@@ -25,7 +25,8 @@ is evaluated with the shared weights, without training of its own. What this mod
    search with weight sharing (Bender et al. 2018's one-shot model; Li & Talwalkar 2019's baseline).
 4. ``rank``: score candidates by shared-weight validation accuracy, best first; ``derive``
    samples candidates (from the controller, or uniformly) and ranks them. The best ones are then
-   looked up in the tabular benchmark (their true accuracy: ``percentile``, ``in_top_quartile``)
+   looked up in the tabular benchmark (their true accuracy: ``NASBenchmark.percentile``,
+   ``NASBenchmark.in_top_quartile``)
    and the chosen one is retrained from scratch with the table's recipe
    (``minilib.benchmarks.nas.train_architecture``, which trains with ``minilib.train``).
 
@@ -278,18 +279,3 @@ def derive(supernet: SuperNetwork, X: Any, y: Any, n: int = 100, controller: Rei
             candidates = [controller.config_of(controller.policy(rng=rng)[0]) for _ in range(n)]
     return rank(supernet, candidates, X, y, recalibrate_on)
 
-
-def percentile(benchmark: Any, config: Config) -> float:
-    """Where ``config`` lands among the benchmark's unique architectures: the percentage of them
-    whose final validation error is worse (larger) than its own, plus half of the ties (100 = the
-    best). ``benchmark`` is a ``minilib.benchmarks.nas.NASBenchmark`` (``unique_curve``, ``lookup``)."""
-    errors = benchmark.unique_curve("val_error")[:, -1]
-    mine = benchmark.lookup(config)
-    return float(100.0 * (np.mean(errors > mine) + 0.5 * np.mean(errors == mine)))
-
-
-def in_top_quartile(benchmark: Any, config: Config) -> bool:
-    """Is ``config``'s final validation error among the best 25% of the unique architectures
-    (at most the 25th percentile of their errors)?"""
-    errors = benchmark.unique_curve("val_error")[:, -1]
-    return bool(benchmark.lookup(config) <= np.quantile(errors, 0.25))
