@@ -71,17 +71,26 @@ def train_architecture(config: Config, epochs: int = EPOCHS, seed: int = 0, data
     short budgets off the full schedule). ``seconds`` is each epoch's training time including
     the validation pass, not the test pass.
     """
+    SPACE.validate(config)
+    return train_network(build_network(config, seed=seed), epochs, seed=seed, data=data, device=device)
+
+
+def train_network(model: torch.nn.Module, epochs: int = EPOCHS, seed: int = 0, data: Any = None,
+                  device: torch.device | None = None, lr: float = LR, schedule_epochs: int = EPOCHS
+                  ) -> dict[str, np.ndarray]:
+    """The table's recipe on a network you built (``train_architecture`` builds it from a cell):
+    Adam, ``lr`` cosine-annealed to 0 over ``schedule_epochs`` epochs mini-batch by mini-batch,
+    batch ``BATCH_SIZE``, ``epochs`` epochs. Use it to train a child that inherited its parent's
+    weights (``minilib.nas.morphism``) exactly like one trained from scratch."""
     from minilib.data import load_mnist1d
     from minilib.train import get_device
 
-    SPACE.validate(config)
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or not 1 <= epochs <= EPOCHS:
-        raise ValueError(f"epochs must be an integer in [1, {EPOCHS}], got {epochs!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or not 1 <= epochs <= schedule_epochs:
+        raise ValueError(f"epochs must be an integer in [1, {schedule_epochs}], got {epochs!r}")
     data = data if data is not None else load_mnist1d()
     device = device if device is not None else get_device()
-    model = build_network(config, seed=seed)
-    steps = EPOCHS * -(-len(data.X_train) // BATCH_SIZE)
-    return fit_with_test_curves(model, data, device, epochs=int(epochs), lr=LR, batch_size=BATCH_SIZE,
+    steps = schedule_epochs * -(-len(data.X_train) // BATCH_SIZE)
+    return fit_with_test_curves(model, data, device, epochs=int(epochs), lr=lr, batch_size=BATCH_SIZE,
                                 optimizer="adam", seed=seed,
                                 scheduler=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps))
 

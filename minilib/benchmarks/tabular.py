@@ -326,6 +326,44 @@ def anytime_regret(make_searcher: Any, benchmark: TabularBenchmark, seeds: Any, 
     return np.array(rows)
 
 
+def incumbents_by_evaluations(make_searcher: Any, benchmark: TabularBenchmark, seeds: Any,
+                              n_evaluations: int) -> np.ndarray:
+    """Row of the incumbent (the best model so far by the search's own objective, the full-budget
+    validation error) after each evaluation, one line per seed: ``(len(seeds), n_evaluations)``
+    integers (``-1`` while every model so far failed).
+
+    ``make_searcher(seed)`` builds a fresh searcher on ``benchmark.space``; ``minilib.minimize``
+    runs it for ``n_evaluations`` table lookups (``benchmark.objective``, which also counts the
+    simulated training time). ``regret_by_evaluations`` turns the rows into regret curves.
+    """
+    from minilib.study import minimize
+
+    lines = []
+    for seed in seeds:
+        study = minimize(benchmark.objective, benchmark.space, make_searcher(seed), n_trials=n_evaluations,
+                         progress=False)
+        rows = np.array([benchmark.index(t.config) for t in study.trials])
+        errors = np.array([t.value if t.ok else np.inf for t in study.trials])
+        best_so_far = np.array([int(np.argmin(errors[:k + 1])) for k in range(len(errors))])
+        lines.append(np.where(np.isfinite(np.minimum.accumulate(errors)), rows[best_so_far], -1))
+    return np.array(lines)
+
+
+def regret_by_evaluations(make_searcher: Any, benchmark: TabularBenchmark, seeds: Any, n_evaluations: int,
+                          metric: str = "val_error") -> np.ndarray:
+    """Regret of the incumbent after each evaluation, one row per seed: ``(len(seeds), n_evaluations)``.
+
+    Entry ``[s, k]`` is the final ``metric`` of the best of the first k + 1 models (chosen by
+    validation error, as the search sees it) minus the best final ``metric`` in the table: the
+    "regret vs models evaluated" curves of NAS-Bench-201's comparisons. ``metric="test_error"``
+    reports the test regret of the same incumbents (for reporting, never for choosing). Works on
+    any ``TabularBenchmark`` (the HPO table and ``minilib.benchmarks.nas.NASBenchmark``).
+    """
+    rows = incumbents_by_evaluations(make_searcher, benchmark, seeds, n_evaluations)
+    final = benchmark.curve(metric)[:, -1]
+    return np.where(rows >= 0, final[rows] - final.min(), np.nan)
+
+
 def save_tables(path: str | Path, tables: dict[str, np.ndarray], info: dict[str, Any]) -> None:
     """Write the table as a compressed npz: accuracies as exact counts of correct predictions
     (uint16), losses and seconds as float16 (about 3 significant digits, plenty for a benchmark

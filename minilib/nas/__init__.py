@@ -3,7 +3,9 @@
 
 * ``space``: the NAS-Bench-201-style cell space for 1-D CNNs (encoding, isomorphism, networks,
   parameters, FLOPs, latency);
-* ``evolution``: regularized (aging) evolution (Real et al. 2019);
+* ``evolution``: regularized (aging) evolution (Real et al. 2019) and population diversity;
+* ``predictor``: a learned performance predictor on the cell encoding (PNAS's surrogate idea);
+* ``morphism``: weight inheritance from parent to child (network morphism);
 * ``reinforce``: a REINFORCE controller (LSTM or independent logits) and MnasNet's latency-aware reward;
 * ``enas``: a weight-sharing supernet, ENAS's alternation and random search with weight sharing;
 * ``darts``: differentiable architecture search (first and second order) and a collapse remedy;
