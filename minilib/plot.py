@@ -5,6 +5,7 @@
   best-so-far curves over seeds, one colour per method: the figure every HPO
   comparison in the book uses.
 * ``trial_table(study)`` renders a study's trials as a text table.
+* ``draw_cell(ax, config)`` draws a NAS cell (``minilib.nas.space``) as a graph.
 """
 
 from __future__ import annotations
@@ -123,3 +124,42 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)
+
+
+def draw_cell(ax: plt.Axes, config: Mapping[str, str], title: str | None = None) -> plt.Axes:
+    """Draw a cell of ``minilib.nas.space`` as its DAG: nodes 0 (input) to 3 (output) on a line,
+    one arc per edge labelled with its operation; ``none`` edges are left out, edges whose output
+    cannot reach node 3 are grey and dashed (they do not change what the cell computes)."""
+    from minilib.nas.space import EDGES, N_NODES, edge_name
+
+    reaches = {N_NODES - 1}                       # nodes with a path of non-none edges to the output
+    for i in range(N_NODES - 2, -1, -1):
+        if any(config[edge_name(i, j)] != "none" and j in reaches for j in range(i + 1, N_NODES)):
+            reaches.add(i)
+    for i, j in EDGES:
+        op = config[edge_name(i, j)]
+        if op == "none":
+            continue
+        live = j in reaches and i in reaches
+        height = 0.35 * (j - i - 1) + 0.25 if j - i > 1 else 0.0
+        sign = -1 if (i, j) == (1, 3) else 1         # 0->2 nests inside 0->3 above, 1->3 below
+        xs = np.linspace(i, j, 50)
+        ys = sign * height * np.sin(np.pi * (xs - i) / (j - i))
+        ax.plot(xs, ys, color="black" if live else "0.6", linestyle="-" if live else "--", linewidth=1.5, zorder=1)
+        ax.annotate("", xy=(xs[-1], ys[-1]), xytext=(xs[-4], ys[-4]),
+                    arrowprops=dict(arrowstyle="-|>", color="black" if live else "0.6"), zorder=2)
+        ax.text((i + j) / 2, sign * height + (0.08 if sign > 0 else -0.08) * (height > 0), op, ha="center",
+                va="bottom" if sign > 0 else "top", fontsize=9, color="black" if live else "0.5",
+                bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none"), zorder=3)
+    for node in range(N_NODES):
+        ax.scatter([node], [0], s=500, color=BOOK_COLORS[0] if node in (0, N_NODES - 1) else "white",
+                   edgecolor=BOOK_COLORS[0], linewidth=2, zorder=4)
+        ax.text(node, 0, str(node), ha="center", va="center", fontsize=10, zorder=5,
+                color="white" if node in (0, N_NODES - 1) else "black")
+    ax.set_xlim(-0.4, N_NODES - 0.6)
+    ax.set_ylim(-1.35, 1.35)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
