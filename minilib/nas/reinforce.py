@@ -22,8 +22,8 @@ with reinforcement learning", explains each):
 3. MnasNet's multi-objective reward ``ACC(m) * (LAT(m) / T)^w`` (Tan et al., CVPR 2019, eq. 2)
    in its soft and hard forms, as plain functions of an accuracy and a latency, and the
    accuracy-latency ``pareto_front`` to compare what it finds with the benchmark's true front;
-4. ``regret_by_evaluations``: regret vs models evaluated on the tabular benchmark, over seeds,
-   for REINFORCE or any other searcher.
+4. ``regret_by_evaluations`` (from ``minilib.benchmarks.tabular``): regret vs models evaluated on
+   the tabular benchmark, over seeds, for REINFORCE or any other searcher.
 
 The defaults and the pitfalls (collapse to one architecture when the entropy reaches 0, noisy
 rewards, the baseline's decay) are in ``shared/REFERENCES.md`` section 9.
@@ -31,15 +31,19 @@ rewards, the baseline's decay) are in ``shared/REFERENCES.md`` section 9.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from minilib.benchmarks.tabular import regret_by_evaluations
 from minilib.space import Choice, Config, Space
 from minilib.study import Searcher, Trial
+
+__all__ = ["IndependentPolicy", "LSTMPolicy", "Policy", "Reinforce", "ema_baseline", "mnasnet_hard", "mnasnet_reward",
+           "mnasnet_soft", "pareto_front", "regret_by_evaluations", "squash"]
 
 # --- 1) the policies -----------------------------------------------------------------------------
 
@@ -298,24 +302,6 @@ def pareto_front(accuracy: Any, latency: Any) -> np.ndarray:
 
 
 # --- 4) on the tabular benchmark -------------------------------------------------------------------
-
-def regret_by_evaluations(make_searcher: Callable[[int], Searcher], benchmark: Any, seeds: Sequence[int],
-                          n_evaluations: int) -> np.ndarray:
-    """Regret of the incumbent after each evaluation, one row per seed: ``(len(seeds), n_evaluations)``.
-
-    ``make_searcher(seed)`` builds a fresh searcher on ``benchmark.space`` (``Reinforce``,
-    ``RegularizedEvolution``, ``minilib.hpo``'s random search ...); it minimises the benchmark's
-    full-budget validation error (``benchmark.objective``, a table lookup that also counts the
-    simulated training time). Entry ``[s, k]`` is the validation error of the best of the first
-    k + 1 models minus the best in the table (``benchmark.regret``): the curve "regret vs models
-    evaluated" of NAS-Bench-201's comparisons. Works on any ``minilib.benchmarks.tabular.TabularBenchmark``.
-    """
-    from minilib.study import minimize
-
-    rows = []
-    for seed in seeds:
-        study = minimize(benchmark.objective, benchmark.space, make_searcher(seed), n_trials=n_evaluations,
-                         progress=False)
-        errors = np.array([t.value if t.ok else np.inf for t in study.trials])
-        rows.append(benchmark.regret(np.minimum.accumulate(errors)))
-    return np.array(rows)
+# ``regret_by_evaluations(make_searcher, benchmark, seeds, n_evaluations)`` (regret of the incumbent
+# after each model evaluated, one row per seed) lives with the tabular benchmarks, where chapter 05's
+# searchers use it too; it is imported at the top of this module so that chapter 06 finds it here.
