@@ -139,7 +139,6 @@ def child_network(supernet: SuperNetwork, config: Config) -> CellNetwork:
     return model
 
 
-@torch.no_grad()
 def recalibrate(supernet: SuperNetwork, config: Config, X: torch.Tensor, batch_size: int = 256,
                 batches: int | None = None) -> None:
     """BN recalibration (Guo et al. 2020): reset every running statistic and recompute it as the
@@ -153,10 +152,11 @@ def recalibrate(supernet: SuperNetwork, config: Config, X: torch.Tensor, batch_s
         m.reset_running_stats()
         m.momentum = None                      # None: a cumulative average instead of an EMA
     supernet.train()
-    for k, start in enumerate(range(0, len(X), batch_size)):
-        if batches is not None and k >= batches:
-            break
-        supernet(X[start:start + batch_size], config)
+    with torch.no_grad():
+        for k, start in enumerate(range(0, len(X), batch_size)):
+            if batches is not None and k >= batches:
+                break
+            supernet(X[start:start + batch_size], config)
     for m, momentum in zip(bns, momenta):
         m.momentum = momentum
     supernet.eval()
