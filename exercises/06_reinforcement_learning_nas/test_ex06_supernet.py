@@ -72,7 +72,7 @@ def test_child_state_loads_into_a_standalone_network_that_computes_the_same():
             p.add_(0.1 * torch.randn_like(p))
     state = _numpy_state(supernet)
     X = torch.randn(16, 40, generator=torch.Generator().manual_seed(2))
-    for config in sample(4, seed=9):
+    for config in sample(3, seed=9):
         got = _compare(state, config, supernet)
         child = CellNetwork(config, **sizes)
         child.load_state_dict({k: torch.as_tensor(v, dtype=torch.float32) for k, v in got.items()}, strict=False)
