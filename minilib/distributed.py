@@ -83,8 +83,9 @@ class DaskEngine:
                 wait(handles, timeout=self.poll, return_when="FIRST_COMPLETED")
         except TimeoutError:
             return []                                            # nothing finished: look at the workers again
-        except Exception:                                        # e.g. a future cancelled by client.restart()
-            pass
+        except Exception:                                        # e.g. a future cancelled by client.restart():
+            if not any(future.done() for future in handles):     # its trial fails in result(); anything else
+                raise                                            # (the scheduler is gone) stops the run
         return [future for future in handles if future.done()]
 
     def result(self, handle: Any) -> Result:

@@ -22,6 +22,7 @@ from distributed import Client
 from minilib import Float, Space
 from minilib.distributed import run_distributed
 from minilib.hpo.asha import ASHA
+from minilib.hpo.parallel import drive
 from minilib.hpo.random import RandomSearch
 from minilib.journal import EventJournal
 
@@ -273,3 +274,45 @@ def test_event_journal_replays_out_of_order_results_and_drops_a_torn_line(tmp_pa
     assert fresh.ask().config == searcher.ask().config
     with pytest.raises(ValueError, match="was written by"):
         EventJournal(path, ASHA(SPACE, max_budget=9, eta=3, seed=6))
+
+
+class ElasticEngine:
+    """A fake engine whose number of workers changes: 1, then 3 join, then 2 leave; trials finish in order."""
+
+    def __init__(self):
+        self.workers, self.running, self.most, self.waits = 1, [], [], 0
+
+    def capacity(self):
+        return self.workers
+
+    def submit(self, objective, trial):
+        self.running.append(trial)
+        self.most.append((self.workers, len(self.running)))
+        return trial.number
+
+    def wait(self, handles):
+        self.waits += 1
+        if self.waits == 1:
+            self.workers = 3                 # two workers joined; nothing finished before the poll
+            return []
+        if self.waits == 3:
+            self.workers = 1                 # two left
+        return [min(handles)]
+
+    def result(self, handle):
+        self.running = [t for t in self.running if t.number != handle]
+        return float(handle), None, 0.0, "w", {}
+
+    def cancel(self, handles):
+        pass
+
+
+def test_trials_in_flight_follow_the_workers_present():
+    # catches: a loop that reads the number of workers once at the start (never 3 in flight), or that
+    # keeps submitting after workers left (more in flight than workers)
+    engine = ElasticEngine()
+    study = drive(RandomSearch(SPACE, seed=0), lambda c: 0.0, 8, engine)
+    assert len(study.trials) == 8 and all(t.ok for t in study.trials)
+    assert max(n for _, n in engine.most) == 3                                     # the joined workers got work
+    assert all(n <= workers for workers, n in engine.most)                         # never more than present
+    assert engine.most[:3] == [(1, 1), (3, 2), (3, 3)]
