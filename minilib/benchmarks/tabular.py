@@ -342,10 +342,12 @@ def incumbents_by_evaluations(make_searcher: Any, benchmark: TabularBenchmark, s
     for seed in seeds:
         study = minimize(benchmark.objective, benchmark.space, make_searcher(seed), n_trials=n_evaluations,
                          progress=False)
-        rows = np.array([benchmark.index(t.config) for t in study.trials])
-        errors = np.array([t.value if t.ok else np.inf for t in study.trials])
-        best_so_far = np.array([int(np.argmin(errors[:k + 1])) for k in range(len(errors))])
-        lines.append(np.where(np.isfinite(np.minimum.accumulate(errors)), rows[best_so_far], -1))
+        line, best_row, best_error = [], -1, np.inf
+        for trial in study.trials:
+            if trial.ok and trial.value < best_error:
+                best_row, best_error = benchmark.index(trial.config), trial.value
+            line.append(best_row)
+        lines.append(line)
     return np.array(lines)
 
 
