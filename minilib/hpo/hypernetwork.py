@@ -24,9 +24,11 @@ the paper (joint, local) alternates, until the budget is spent:
 
 With a small ``σ`` the hypernetwork only has to be right in a neighbourhood, so a *linear*
 one, ``w_φ(λ) = a + (λ - λ₀) b`` (``hidden=0``), is enough: the paper's local best-response
-approximation. A wide ``σ`` with a hidden layer (``hidden=50`` in the paper) gives the global
-version of Algorithm 2. On ridge regression the best response has a closed form
-(``ridge_best_response``), which the tests use as the oracle.
+approximation. For a wide range of ``λ`` the map is curved and needs a hidden layer (the paper's
+global Algorithm 2 uses 50 hidden units and draws ``λ`` from a fixed wide distribution;
+``HyperNetwork(hidden=50)`` with a large ``sigma`` in ``hypertrain`` is the joint variant). On
+ridge regression the best response has a closed form (``ridge_best_response``), which the tests
+use as the oracle.
 
 ``grid_search`` is the baseline on the same objective (1): one model trained per grid value.
 """
@@ -116,7 +118,8 @@ class HyperNetwork(nn.Module):
     * ``hidden=h``: ``λ -> Linear(1, h) -> ReLU -> Linear(h, n_weights)``, the global version; the
       last layer's bias starts at the model's initial weights and its matrix near zero.
 
-    ``λ₀ = log_lambda0`` only centres the input (as one standardises a feature); it is fixed.
+    ``λ₀ = log_lambda0`` only centres the input (as one standardises a feature); ``recenter`` moves it
+    without changing the function.
     """
 
     def __init__(self, sizes: Sequence[int], hidden: int = 0, bias: bool = True, log_lambda0: float = 0.0,
@@ -184,10 +187,10 @@ def hypergradient(hnet: HyperNetwork, log_lam: float, X_val: torch.Tensor, y_val
 
 @dataclass
 class HyperResult:
-    """What ``hypertrain`` returns. ``trajectory[t]`` / ``val_loss[t]``: ``λ̂`` and ``L_val(w_φ(λ̂))``
-    after hyperparameter step ``t`` (``trajectory[0]`` is the start). ``gradient_evals`` counts the
-    model's forward-backward passes (each sampled ``λ`` in a hypernetwork step is one, each
-    hyperparameter step one)."""
+    """What ``hypertrain`` returns. ``trajectory[t]`` and ``val_loss[t]``: ``λ̂`` and ``L_val(w_φ(λ̂))``
+    when hyperparameter step ``t`` took its gradient (``trajectory[0]`` is the start, the last entry
+    where the last step ended). ``gradient_evals`` counts the model's forward-backward passes (each
+    sampled ``λ`` in a hypernetwork step is one, each hyperparameter step one)."""
 
     log_lambda: float
     trajectory: list[float] = field(default_factory=list)
@@ -242,20 +245,20 @@ def hypertrain(hnet: HyperNetwork, X_train, y_train, X_val, y_val, *, task: str,
 
     for _ in range(warmup):
         hypernet_step()
-    with torch.no_grad():
-        result.trajectory.append(lam.item())
-        result.val_loss.append(validation_loss(hnet, lam, Xv, yv, task).item())
     for _ in range(steps):
         for _ in range(train_steps):
             hypernet_step()
         # 2) a step on λ̂ down dL_val(w_φ(λ̂))/dλ̂, equation (2); φ's gradients are left alone
         val = validation_loss(hnet, lam, Xv, yv, task)
+        result.trajectory.append(lam.item())
+        result.val_loss.append(val.item())
         (lam.grad,) = torch.autograd.grad(val, lam)
         opt_lam.step()
         hnet.recenter(lam.item())                   # the same function, centred at the new λ̂
         result.gradient_evals += 1
+    with torch.no_grad():                           # where it ended
         result.trajectory.append(lam.item())
-        result.val_loss.append(val.item())          # L_val at the λ̂ before this step
+        result.val_loss.append(validation_loss(hnet, lam, Xv, yv, task).item())
     result.log_lambda = lam.item()
     result.seconds = time.perf_counter() - start
     return result
