@@ -310,3 +310,29 @@ def test_percentile_counts_unique_architectures_at_the_final_epoch(bench):
     result = D.evaluate(bench, best)
     assert result["test_accuracy"] == pytest.approx(final.max())
     assert result["parameter_free_share"] == pytest.approx(D.parameter_free_count(best) / 6)
+
+
+def test_darts_plus_rule_on_counts():
+    # catches: checking before check_from, '>' instead of '>=', a 0-based epoch
+    assert D.darts_plus_epoch([1, 3, 0, 2, 2], threshold=2) == 2
+    assert D.darts_plus_epoch([1, 3, 0, 2, 2], threshold=2, check_from=3) == 4
+    assert D.darts_plus_epoch([1, 3, 0, 1], threshold=2, check_from=3) is None
+    assert D.darts_plus_epoch([], threshold=0) is None
+
+
+def test_darts_plus_read_off_a_plain_run_equals_the_stopped_search():
+    # the rule only stops the run, so the same seed gives the same trajectory up to the stop.
+    # catches: a stopped search that changes anything before it stops (schedule, batches, RNG), a
+    # post-hoc reading that keeps the wrong epoch's cell
+    data = tiny_data(128)
+    kw = dict(epochs=6, seed=0, channels=2, batch_size=16, alpha_lr=0.05, device=torch.device("cpu"))
+    plain = D.search(data, **kw)
+    counts = plain.parameter_free
+    threshold = max(counts[2:])                          # fires at the first epoch >= 3 reaching the maximum
+    cell, stopped_at = D.darts_plus(plain, threshold, check_from=3)
+    assert stopped_at == 3 + counts[2:].index(threshold)
+    assert cell == plain.genotypes[stopped_at - 2]
+    stopped = D.search(data, stop_at_parameter_free=threshold, check_from=3, **kw)
+    assert stopped.stopped_at == stopped_at and stopped.config == cell
+    np.testing.assert_array_equal(stopped.alphas, plain.alphas[:stopped_at + 1])
+    assert D.darts_plus(plain, 7, check_from=1) == (plain.config, None)     # 7 > 6 edges: never fires

@@ -268,6 +268,34 @@ class SearchResult:
 
 
 
+def darts_plus_epoch(parameter_free: list[int], threshold: int, check_from: int = 1) -> int | None:
+    """DARTS+'s stopping rule (Liang et al. 2019), on the parameter-free counts of the cells derived after
+    epochs 1, 2, ...: the first epoch, from ``check_from`` on, whose cell has ``threshold`` or more
+    parameter-free operations (1-based), or ``None`` if there is none."""
+    for epoch, count in enumerate(parameter_free, start=1):
+        if epoch >= check_from and count >= threshold:
+            return epoch
+    return None
+
+
+def darts_plus_cell(genotypes: list[Config], stopped_at: int | None, warmup_epochs: int = 0) -> Config:
+    """The cell a search returns: the last one if it was not stopped; if the rule fired at epoch t, the
+    cell of epoch t - 1 (the one before the parameter-free operations took over), unless alpha had not
+    moved yet by then (t - 1 <= ``warmup_epochs``: that cell is the random start's), then epoch t's."""
+    if stopped_at is None:
+        return genotypes[-1]
+    return genotypes[stopped_at - 2] if stopped_at - 1 > warmup_epochs else genotypes[stopped_at - 1]
+
+
+def darts_plus(result: SearchResult, threshold: int, check_from: int = 1) -> tuple[Config, int | None]:
+    """The cell DARTS+ would have returned, read off a search run *without* the rule: with the same seed
+    the search is the same up to the epoch where the rule fires (the rule only stops it), so one plain
+    run gives both answers. Returns ``(cell, stopped_at)``; ``search(stop_at_parameter_free=threshold,
+    check_from=check_from, ...)`` with that run's other arguments returns the same."""
+    stopped_at = darts_plus_epoch(result.parameter_free, threshold, check_from)
+    return darts_plus_cell(result.genotypes, stopped_at, result.info.get("warmup_epochs", 0)), stopped_at
+
+
 def split_in_halves(data: Any, seed: int, device: torch.device, train_size: int | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The training split on ``device`` and a seeded split of (its first ``train_size`` shuffled) rows
@@ -351,14 +379,13 @@ def search(data: Any = None, epochs: int = 20, order: int = 1, seed: int = 0,
         result.parameter_free.append(parameter_free_count(genotypes[-1]))
         result.train_loss.append(float(np.mean(losses)))
         result.val_accuracy.append(accuracy)
-        if stop_at_parameter_free is not None and epoch >= check_from \
-                and result.parameter_free[-1] >= stop_at_parameter_free:
+        if stop_at_parameter_free is not None \
+                and darts_plus_epoch(result.parameter_free, stop_at_parameter_free, check_from) == epoch:
             result.stopped_at = epoch
             break
 
     result.alphas = np.stack(alphas)
-    kept = -2 if result.stopped_at is not None and result.stopped_at - 1 > warmup_epochs else -1
-    result.config = genotypes[kept]
+    result.config = darts_plus_cell(genotypes, result.stopped_at, warmup_epochs)
     result.seconds = time.perf_counter() - start
     result.info = {"order": order, "seed": seed, "epochs": epochs, "steps_per_epoch": steps,
                    "stop_at_parameter_free": stop_at_parameter_free, "warmup_epochs": warmup_epochs,

@@ -129,13 +129,14 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor, **forward_kwargs: 
 def search(data: Any = None, latencies: np.ndarray | None = None, latency_weight: float = 0.0, epochs: int = 20,
            seed: int = 0, channels: int = 8, cells_per_stage: int = 1, stages: int = 3, stem_stride: int = 2,
            batch_size: int = 64, lr: float = 0.025, lr_min: float = 1e-3, momentum: float = 0.9,
-           weight_decay: float = 3e-4, grad_clip: float = 5.0, alpha_lr: float = 1e-3,
+           weight_decay: float = 3e-4, grad_clip: float = 5.0, alpha_lr: float = 1e-3, train_size: int | None = None,
            device: torch.device | None = None) -> SearchResult:
     """ProxylessNAS on MNIST-1D's training split, with ``minilib.nas.darts.search``'s data halves, weight
     optimizer and schedule. Each step samples a path and takes an SGD step on the weights (first half),
     then samples another path and takes an Adam step on alpha (second half) on the loss
     ``cross-entropy + latency_weight * expected_latency(alpha, latencies)``. ``latencies`` (seconds per
-    operation, in ``OPS`` order) default to zeros: no latency term. Returns a ``SearchResult`` whose
+    operation, in ``OPS`` order) default to zeros: no latency term. ``train_size`` as in ``darts.search``
+    (that many training examples, then halved). Returns a ``SearchResult`` whose
     ``info["expected_latency"]`` lists E[latency] after each epoch (index 0: at the start).
     """
     from minilib.data import load_mnist1d
@@ -144,7 +145,7 @@ def search(data: Any = None, latencies: np.ndarray | None = None, latency_weight
     data = data if data is not None else load_mnist1d()
     device = device if device is not None else get_device()
     start = time.perf_counter()
-    X, y, w_idx, a_idx = split_in_halves(data, seed, device)
+    X, y, w_idx, a_idx = split_in_halves(data, seed, device, train_size)
     half = len(w_idx)
 
     model = ProxylessNetwork(channels, cells_per_stage, stages, int(data.n_classes or int(y.max()) + 1), stem_stride,
