@@ -25,19 +25,21 @@ of answers in the top quartile for ENAS and for random weight sharing, and the K
 from __future__ import annotations
 
 import argparse
+import pickle
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from minilib.benchmarks.nas import load_tabular_nas
+from minilib.benchmarks.nas import load_tabular_nas, rows_of
 from minilib.data import load_mnist1d
 from minilib.hpo import RandomSearch
 from minilib.nas import enas
 from minilib.nas.evolution import RegularizedEvolution
 from minilib.nas.reinforce import Reinforce, regret_by_evaluations
-from minilib.nas.space import SPACE
+from minilib.nas.space import SPACE, to_string
 from minilib.train import get_device
 
 CHECKPOINTS = (25, 50, 100, 200, 300, 400, 500)
@@ -78,22 +80,25 @@ def part_rl(bench, seeds: int, n_evaluations: int) -> None:
               f"(k where it is not below: {int(np.sum(rl[later] >= rs[later]))} of {n_evaluations - 199})")
 
 
-def part_enas(bench, seeds: int, epochs: int, controller_steps: int, n_candidates: int, n_sample: int) -> None:
+def enas_searches(seeds: int, epochs: int, controller_steps: int, n_candidates: int, sample_cells: list,
+                  cache: str | None) -> list[dict]:
+    """The table-free half of part 2: run the searches, derive the answers, score the sample with each
+    supernet. With ``cache`` the results are pickled there and reused by a later run with the same settings
+    (so the searches can run before the table exists)."""
+    key = {"seeds": seeds, "epochs": epochs, "controller_steps": controller_steps, "candidates": n_candidates,
+           "sample": [to_string(c) for c in sample_cells]}
+    if cache and Path(cache).exists():
+        with open(cache, "rb") as f:
+            saved = pickle.load(f)
+        if saved["key"] == key:
+            print(f"(searches read from {cache})")
+            return saved["runs"]
     data = load_mnist1d()
     device = get_device()
-    # a fixed sample of unique architectures (the same for every supernet) for the rank correlation
-    rng = np.random.default_rng(12345)
-    rows = rng.choice(bench.n_unique, size=min(n_sample, bench.n_unique), replace=False)
-    sample_cells = [bench.representatives[r] for r in rows]
-    true_val = np.array([1 - bench.lookup(c) for c in sample_cells])
-    upper = true_val >= np.median(true_val)
-    print(f"rank correlation over {len(sample_cells)} unique architectures, and over their better half by the table")
-    header = (f"{'seed':>4} {'method':<14} {'wall s':>7} {'CPU s':>6} {'answer val %ile':>16} {'test %ile':>10} "
-              f"{'top 25% (val/test)':>19} {'test err':>9} {'tau':>7} {'rho':>7} {'tau, top half':>14}")
-    print(header)
-    summary: dict[str, list[dict[str, float]]] = {"ENAS": [], "random WS": []}
+    Xv, yv = torch.as_tensor(data.X_val, device=device), torch.as_tensor(data.y_val, device=device)
+    runs = []
     for seed in range(seeds):
-        for method in summary:
+        for method in ("ENAS", "random WS"):
             controller = Reinforce(SPACE, policy="lstm", seed=seed) if method == "ENAS" else None
             start, cpu_start = time.perf_counter(), time.process_time()
             result = enas.search(data, epochs=epochs, controller=controller, controller_steps=controller_steps,
@@ -102,22 +107,50 @@ def part_enas(bench, seeds: int, epochs: int, controller_steps: int, n_candidate
             supernet = result["supernet"]
             answer = enas.derive(supernet, data.X_val, data.y_val, n=n_candidates, controller=controller,
                                  seed=seed)[0][0]
-            Xv, yv = torch.as_tensor(data.X_val, device=device), torch.as_tensor(data.y_val, device=device)
             shared = np.array([enas.accuracy(supernet, c, Xv, yv) for c in sample_cells])
-            row = {"seconds": seconds, "cpu": cpu,
-                   "val_pct": bench.percentile(answer, "val_error"),
-                   "test_pct": bench.percentile(answer, "test_error"),
-                   "top_val": bench.in_top_quartile(answer, "val_error"),
-                   "top_test": bench.in_top_quartile(answer, "test_error"),
-                   "test_error": bench.test_error(answer),
-                   "tau": kendalltau(shared, true_val).statistic,
-                   "rho": spearmanr(shared, true_val).statistic,
-                   "tau_top": kendalltau(shared[upper], true_val[upper]).statistic}
-            summary[method].append(row)
-            print(f"{seed:>4} {method:<14} {seconds:>7.1f} {cpu:>6.1f} {row['val_pct']:>16.1f} "
-                  f"{row['test_pct']:>10.1f} "
-                  f"{str(row['top_val']) + '/' + str(row['top_test']):>19} {row['test_error']:>9.4f} "
-                  f"{row['tau']:>7.3f} {row['rho']:>7.3f} {row['tau_top']:>14.3f}", flush=True)
+            runs.append({"seed": seed, "method": method, "seconds": seconds, "cpu": cpu, "answer": answer,
+                         "shared": shared})
+            print(f"  searched: seed {seed}, {method}: {seconds:.0f} s wall-clock, {cpu:.0f} s CPU", flush=True)
+    if cache:
+        with open(cache, "wb") as f:
+            pickle.dump({"key": key, "runs": runs}, f)
+    return runs
+
+
+def part_enas(bench, seeds: int, epochs: int, controller_steps: int, n_candidates: int, n_sample: int,
+              cache: str | None = None) -> None:
+    # a fixed sample of unique architectures (the same for every supernet) for the rank correlation
+    representatives, _ = rows_of()
+    rng = np.random.default_rng(12345)
+    rows = rng.choice(len(representatives), size=min(n_sample, len(representatives)), replace=False)
+    sample_cells = [representatives[r] for r in rows]
+    runs = enas_searches(seeds, epochs, controller_steps, n_candidates, sample_cells, cache)
+    if bench is None:
+        print("the table is missing: the searches are cached; run again once it exists")
+        return
+    true_val = np.array([1 - bench.lookup(c) for c in sample_cells])
+    upper = true_val >= np.median(true_val)
+    print(f"rank correlation over {len(sample_cells)} unique architectures, and over their better half by the table")
+    header = (f"{'seed':>4} {'method':<14} {'wall s':>7} {'CPU s':>6} {'answer val %ile':>16} {'test %ile':>10} "
+              f"{'top 25% (val/test)':>19} {'test err':>9} {'tau':>7} {'rho':>7} {'tau, top half':>14}")
+    print(header)
+    summary: dict[str, list[dict[str, float]]] = {"ENAS": [], "random WS": []}
+    for run in runs:
+        answer, shared, method, seconds, cpu = run["answer"], run["shared"], run["method"], run["seconds"], run["cpu"]
+        row = {"seconds": seconds, "cpu": cpu,
+               "val_pct": bench.percentile(answer, "val_error"),
+               "test_pct": bench.percentile(answer, "test_error"),
+               "top_val": bench.in_top_quartile(answer, "val_error"),
+               "top_test": bench.in_top_quartile(answer, "test_error"),
+               "test_error": bench.test_error(answer),
+               "tau": kendalltau(shared, true_val).statistic,
+               "rho": spearmanr(shared, true_val).statistic,
+               "tau_top": kendalltau(shared[upper], true_val[upper]).statistic}
+        summary[method].append(row)
+        print(f"{run['seed']:>4} {method:<14} {seconds:>7.1f} {cpu:>6.1f} {row['val_pct']:>16.1f} "
+              f"{row['test_pct']:>10.1f} "
+              f"{str(row['top_val']) + '/' + str(row['top_test']):>19} {row['test_error']:>9.4f} "
+              f"{row['tau']:>7.3f} {row['rho']:>7.3f} {row['tau_top']:>14.3f}")
     print(f"\nover {seeds} search seeds, {epochs} epochs of shared weights each:")
     for method, rows_ in summary.items():
         mean = {k: float(np.mean([r[k] for r in rows_])) for k in rows_[0]}
@@ -150,16 +183,24 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=100, help="children ranked to derive the answer")
     parser.add_argument("--sample", type=int, default=300, help="unique architectures for the rank correlation")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models: 1 is fastest)")
+    parser.add_argument("--cache", default=None, help="pickle the ENAS searches here and reuse them (same settings)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    bench = load_tabular_nas(args.table)
-    print(bench)
+    try:
+        bench = load_tabular_nas(args.table)
+        print(bench)
+    except FileNotFoundError as exc:
+        if args.part != "enas":
+            raise
+        bench = None
+        print(exc)
     if args.part in ("rl", "all"):
         print(f"\n== part 1: searches on the table, {args.seeds} seeds x {args.evaluations} models ==")
         part_rl(bench, args.seeds, args.evaluations)
     if args.part in ("enas", "all"):
         print(f"\n== part 2: ENAS and random search with weight sharing, {args.enas_seeds} search seeds ==")
-        part_enas(bench, args.enas_seeds, args.enas_epochs, args.controller_steps, args.candidates, args.sample)
+        part_enas(bench, args.enas_seeds, args.enas_epochs, args.controller_steps, args.candidates, args.sample,
+                  args.cache)
 
 
 if __name__ == "__main__":
