@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,10 @@ import psutil
 import pytest
 from distributed import Client
 
-from minilib import Float, Space
+from minilib import Float, Space, minimize
 from minilib.distributed import run_distributed
 from minilib.hpo.asha import ASHA
-from minilib.hpo.parallel import drive
+from minilib.hpo.parallel import drive, run_parallel
 from minilib.hpo.random import RandomSearch
 from minilib.journal import EventJournal
 
@@ -364,3 +365,26 @@ def test_trials_in_flight_follow_the_workers_present():
     assert max(n for _, n in engine.most) == 3                                     # the joined workers got work
     assert all(n <= workers for workers, n in engine.most)                         # never more than present
     assert engine.most[:3] == [(1, 1), (3, 2), (3, 3)]
+
+
+def test_run_parallel_resumes_from_the_same_event_journal(tmp_path):
+    # catches: a journal that only the Dask engine writes (the loop is shared), and journals of the
+    # two kinds mixed up (minimize's trial journal replayed as events, or the other way round)
+    first_calls, calls = tmp_path / "first", tmp_path / "resumed"
+    first_calls.mkdir()
+    calls.mkdir()
+    journal = tmp_path / "run.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_parallel(partial(sleepy, calls=str(first_calls), seconds=0.05), StopAfter(SPACE, 7, stop_at=3), 6,
+                     n_workers=2, journal=journal)
+    told = {json.loads(line)["number"] for line in journal.read_text().splitlines()[1:] if '"tell"' in line}
+    study = run_parallel(partial(sleepy, calls=str(calls), seconds=0.05), StopAfter(SPACE, 7, stop_at=-1), 6,
+                         n_workers=2, journal=journal)
+    assert len(study.trials) == 6 and all(t.ok for t in study.trials) and len(told) == 2
+    assert sorted(_calls(calls)) == sorted(t.config["x"] for t in study.trials if t.number not in told)
+    with pytest.raises(ValueError, match="event journal"):
+        minimize(lambda c: c["x"], SPACE, n_trials=2, seed=7, journal=journal, progress=False)
+    trial_journal = tmp_path / "trials.jsonl"
+    minimize(lambda c: c["x"], SPACE, n_trials=2, seed=7, journal=trial_journal, progress=False)
+    with pytest.raises(ValueError, match="not events"):
+        run_parallel(partial(sleepy, calls=str(calls)), RandomSearch(SPACE, seed=7), 2, journal=trial_journal)
