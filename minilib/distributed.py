@@ -51,7 +51,7 @@ from minilib.hpo._checks import check_int
 from minilib.hpo.parallel import Result, _run_in_worker, drive
 from minilib.study import Searcher, Study, Trial
 
-__all__ = ["connect", "run_distributed"]
+__all__ = ["DaskEngine", "connect", "run_distributed"]
 
 
 def _run_on_dask_worker(objective: Callable[..., Any], trial: Trial) -> Result:
