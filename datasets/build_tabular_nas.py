@@ -13,7 +13,9 @@ CPU thread (torch.set_num_threads(1)), so that tests can retrain entries and get
 numbers; ``--workers N`` trains N architectures at a time in N processes (the numbers do not
 depend on N; the stored seconds and latencies are those of a machine running N of them).
 Progress goes to stdout; finished rows are saved every 40 architectures to a partial file (in
-the system temp folder) and a restarted build resumes from it."""
+the system temp folder, or ``--partial PATH``) and a restarted build resumes from it. With
+``--shuffle`` the rows are trained in a random order, so the rows finished so far are a random
+sample of the space (its noise and landscape can be read before the build ends)."""
 
 from __future__ import annotations
 
@@ -109,6 +111,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="architectures trained at the same time")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(TRAIN_SEEDS),
                         help="train only these seeds (build in parts, then --merge)")
+    parser.add_argument("--shuffle", action="store_true",
+                        help="train the rows in a random order (seed 0): a build stopped early is then a random sample")
     parser.add_argument("--merge", type=Path, nargs="+", default=None,
                         help="join parts built with --seeds into --out, in seed order")
     args = parser.parse_args()
@@ -122,13 +126,14 @@ def main() -> None:
         rows = np.sort(np.random.default_rng(0).choice(len(representatives), args.sample, replace=False))
     rows = rows[:args.limit]
     configs = [representatives[i] for i in rows]
+    order = np.random.default_rng(0).permutation(len(configs)) if args.shuffle else np.arange(len(configs))
     seeds = tuple(args.seeds)
     whole = seeds == TRAIN_SEEDS and args.limit is None and args.sample is None
     if not whole and args.out == NAS_FILE:
         parser.error("a part (--seeds) or a dry run (--limit, --sample) needs its own --out: it is not the whole table")
     if args.partial is None:
         name = (f"{args.out.stem}.seeds{'-'.join(map(str, seeds))}.limit{args.limit}.sample{args.sample}"
-                ".partial.npz")
+                f"{'.shuffled' if args.shuffle else ''}.partial.npz")
         args.partial = Path(tempfile.gettempdir()) / name
     shape = (len(configs), len(seeds), EPOCHS)
     tables = {m: np.full(shape, np.nan) for m in METRICS}
@@ -136,7 +141,7 @@ def main() -> None:
     done, spent = 0, 0.0
     if args.partial.exists():
         with np.load(args.partial) as f:
-            if f["val_loss"].shape == shape:
+            if f["val_loss"].shape == shape and np.array_equal(f.get("order", np.arange(len(configs))), order):
                 tables = {m: f[m].astype(np.float64) for m in METRICS}
                 arch = {name: f[name].astype(np.float64) for name in ARCH_METRICS}
                 done, spent = int(f["done"]), float(f["spent"])
@@ -146,20 +151,21 @@ def main() -> None:
     start = time.perf_counter() - spent
     with ProcessPoolExecutor(max_workers=args.workers, initializer=_init_worker) as pool:
         for chunk_start in range(done, len(configs), CHUNK):
-            chunk = range(chunk_start, min(chunk_start + CHUNK, len(configs)))
+            chunk = order[chunk_start:chunk_start + CHUNK]
             results = pool.map(train_row, [configs[i] for i in chunk], [seeds] * len(chunk))
             for i, (row, measured) in zip(chunk, results):
                 for m in METRICS:
                     tables[m][i] = row[m]
                 for name in ARCH_METRICS:
                     arch[name][i] = measured[name]
-            i = chunk[-1]
+            finished = chunk_start + len(chunk)
             elapsed = time.perf_counter() - start
-            eta = (elapsed - spent) / (i + 1 - done) * (len(configs) - i - 1)
-            best = np.nanmax(tables["val_accuracy"][: i + 1, :, -1].mean(axis=1))
-            print(f"[{i + 1:4d}/{len(configs)}] {elapsed:7.0f} s elapsed, ~{eta:5.0f} s left; "
+            eta = (elapsed - spent) / (finished - done) * (len(configs) - finished)
+            best = np.nanmax(tables["val_accuracy"][:, :, -1].mean(axis=1))
+            print(f"[{finished:4d}/{len(configs)}] {elapsed:7.0f} s elapsed, ~{eta:5.0f} s left; "
                   f"best val accuracy so far {best:.3f}", flush=True)
-            np.savez(args.partial, done=i + 1, spent=time.perf_counter() - start, **tables, **arch)
+            np.savez_compressed(args.partial, done=finished, spent=time.perf_counter() - start, order=order,
+                                **tables, **arch)
 
     seconds = time.perf_counter() - start
     data = load_mnist1d()
