@@ -4,6 +4,7 @@
     python datasets/build_tabular_nas.py --workers 2 --seeds 0 --out /tmp/s0.npz   # in parts ...
     python datasets/build_tabular_nas.py --workers 2 --seeds 1 --out /tmp/s1.npz
     python datasets/build_tabular_nas.py --merge /tmp/s0.npz /tmp/s1.npz           # ... then joined
+    python datasets/build_tabular_nas.py --merge datasets/tabular_nas_mnist1d.npz /tmp/s1.npz --out /tmp/both.npz
     python datasets/build_tabular_nas.py --sample 40 --seeds 0 --out /tmp/pilot.npz # a pilot: 40 random rows
 
 4,930 unique architectures (one per class of minilib.nas.space.canonical among the 15,625 cells)
@@ -51,6 +52,7 @@ from minilib.benchmarks.nas import (  # noqa: E402
     save_table,
     train_architecture,
 )
+from minilib.benchmarks.storage import decode_metrics  # noqa: E402
 from minilib.benchmarks.tabular import METRICS  # noqa: E402
 from minilib.data import load_mnist1d  # noqa: E402
 from minilib.nas.space import OPS  # noqa: E402
@@ -80,13 +82,16 @@ def summary(val_accuracy: np.ndarray) -> str:
 
 
 def merge(parts: list[Path], out: Path) -> None:
-    """Join tables built for different training seeds (``--seeds 0`` and ``--seeds 1``) into one."""
+    """Join tables built for different training seeds (``--seeds 0`` and ``--seeds 1``) into one. A
+    part may also be a saved table (``datasets/tabular_nas_mnist1d.npz`` holding fewer seeds)."""
     tables, infos, arch = {m: [] for m in METRICS}, [], None
     for part in parts:
         with np.load(part) as f:
-            for m in METRICS:
-                tables[m].append(f[m])
-            infos.append(json.loads(str(f["info"])))
+            info = json.loads(str(f["info"]))
+            saved = "archs" in f                     # a saved table: counts and float16, decode them
+            for m, values in (decode_metrics(f, METRICS, info) if saved else {m: f[m] for m in METRICS}).items():
+                tables[m].append(values)
+            infos.append(info)
             arch = arch if arch is not None else {name: f[name] for name in ARCH_METRICS}   # the first part's
     seeds = [s for info in infos for s in info["seeds"]]
     if seeds != list(TRAIN_SEEDS) or any(i.get("limit") is not None or i.get("sample") is not None for i in infos):

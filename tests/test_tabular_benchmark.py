@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from reproduction import statistical_mismatches, tight_mismatches
 
 from minilib.benchmarks import load_tabular_mnist1d
 from minilib.benchmarks.tabular import (
@@ -138,30 +139,17 @@ def _retrain(config, epochs, seed):
         torch.set_num_threads(threads)
 
 
+def _stored(bench, row, seed):
+    return {m: bench.tables[m][row, seed] for m in METRICS}
+
+
 def _tight_mismatches(again, bench, row, seed, points):
-    """The metrics whose first ``points`` records differ from the table by more than float16 storage."""
-    bad = []
-    for m in ("val_loss", "test_loss", "train_loss"):   # stored as float16: 3 significant digits
-        if not np.allclose(again[m][:points], bench.tables[m][row, seed, :points], rtol=1e-3, atol=0):
-            bad.append(m)
-    for m in ("val_accuracy", "test_accuracy"):          # at most one of 1000 predictions may flip
-        if not np.allclose(again[m][:points], bench.tables[m][row, seed, :points], rtol=0, atol=1.5e-3):
-            bad.append(m)
-    return bad
+    return tight_mismatches(again, _stored(bench, row, seed), points)
 
 
 def _statistical_mismatches(again, bench, row, seed):
-    """The metrics whose whole curve differs from the table by more than another CPU was seen to cause."""
-    n = len(again["val_loss"])
-    bad = []
-    for m in ("val_accuracy", "test_accuracy"):
-        if np.mean(np.abs(again[m] - bench.tables[m][row, seed, :n])) > 0.05:
-            bad.append(m)
-    for m in ("val_loss", "test_loss"):
-        stored = bench.tables[m][row, seed, :n]
-        if np.mean(np.abs(again[m] - stored) / stored) > 0.1:
-            bad.append(m)
-    return bad
+    return statistical_mismatches(again, _stored(bench, row, seed))
+
 
 
 @pytest.mark.parametrize("row", STABLE_ROWS)
