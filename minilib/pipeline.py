@@ -36,7 +36,8 @@ from torch import nn
 from minilib.nas import space as cells
 from minilib.space import Config, Float, Space
 
-__all__ = ["SPACE", "build_model", "train_trial", "predict_probs", "netscore", "cnn_baseline"]
+__all__ = ["SPACE", "best_trial", "build_model", "cnn_baseline", "ensemble_probs", "load_trained", "netscore",
+           "predict_probs", "select_ensemble", "train_trial", "trial_probs", "warm_up"]
 
 #: chapter 05's cell (edges ``e01`` ... ``e23``) + the training hyperparameters
 SPACE = Space({
@@ -151,3 +152,47 @@ def cnn_baseline(seed: int = 0, epochs: int = 30) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     return {"test_probs": predict_probs(model, data.X_test), "params": count_parameters(model),
             "flops": cells.flops(model), "train_seconds": seconds}
+
+
+def warm_up() -> None:
+    """Import, load the data and run one small training step in this process, so that the first
+    trial of a fresh Dask worker is not charged for it: ``client.run(warm_up)`` on every worker."""
+    data = _data()
+    config = SPACE.sample(1, seed=0)[0]
+    model = build_model(config)
+    loss = nn.functional.cross_entropy(model(torch.as_tensor(data.X_train[:BATCH_SIZE])),
+                                       torch.as_tensor(data.y_train[:BATCH_SIZE]))
+    loss.backward()
+
+
+# --- after the search: the final models, chosen on validation data --------------------------------
+
+def best_trial(trials: list[Any]) -> Any:
+    """The finished trial with the lowest validation error (ties: the longer training)."""
+    finished = [t for t in trials if t.status == "ok"]
+    if not finished:
+        raise ValueError("no finished trial to choose from")
+    return min(finished, key=lambda t: (t.value, -t.budget))
+
+
+def select_ensemble(trials: list[Any], y_val: np.ndarray, ensemble_size: int = 25) -> Any:
+    """Greedy ensemble selection (Caruana et al. 2004) on the finished trials' validation
+    probabilities, by validation NLL; ``selection.members`` index ``[t for t in trials if ok]``."""
+    from minilib.ensembles.selection import ensemble_selection
+
+    finished = [t for t in trials if t.status == "ok"]
+    if not finished:
+        raise ValueError("no finished trial to build an ensemble from")
+    return ensemble_selection(np.stack([t.user_attrs["val_probs"] for t in finished]), y_val,
+                              ensemble_size=ensemble_size, loss="nll")
+
+
+def trial_probs(trial: Any, X: Any) -> np.ndarray:
+    """Class probabilities on ``X`` of the model a trial trained (rebuilt from its stored weights)."""
+    return predict_probs(load_trained(trial.config, trial.user_attrs["state"]), X)
+
+
+def ensemble_probs(selection: Any, trials: list[Any], X: Any) -> np.ndarray:
+    """The selected ensemble's weighted average of its members' probabilities on ``X``."""
+    finished = [t for t in trials if t.status == "ok"]
+    return sum(selection.weights[i] * trial_probs(finished[i], X) for i in selection.members)
