@@ -9,7 +9,8 @@
    number of epochs with one cosine cycle (Huang et al. 2017); target: at least 1 point of test accuracy.
    The settings (``SNAPSHOT_SETTINGS``; ``--snapshot-settings 0 1`` picks some) vary the restart learning
    rate (the chapter's lr0 = 0.1, and 0.5), the number of cycles (4 and 5), the training set (all 4000
-   examples or the first 1000) and the network (the CNN with SGD, an MLP with Adam). For each, the
+   examples or the first 1000), the network (the CNN with SGD, an MLP with Adam) and the labels (clean, or
+   30 % of the training labels wrong: single models far from saturation). For each, the
    ensemble of all M snapshots and the ensemble of the last m snapshots with m chosen on the
    *validation* set are reported.
 3. ``swa``: a CNN with BatchNorm trained with SGD at a constant learning rate; SWA over the last quarter
@@ -48,13 +49,23 @@ def make_model(kind: str, seed: int) -> nn.Module:
     return make_cnn1d(seed=seed) if kind == "cnn" else make_mlp(40, 10, width=256, depth=2, seed=seed)
 
 
+def noisy_labels(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """``y`` with a random ``fraction`` of the labels replaced by a different, wrong class (seeded)."""
+    rng = np.random.default_rng(1000 + seed)
+    y = y.copy()
+    flip = rng.random(len(y)) < fraction
+    y[flip] = (y[flip] + rng.integers(1, 10, flip.sum())) % 10
+    return y
+
+
 def cnn_run(seed: int, epochs: int, n_cycles: int, lr: float, n_train: int, on_step=None, kind: str = "cnn",
-            optimizer: str = "sgd", model: nn.Module | None = None) -> nn.Module:
+            optimizer: str = "sgd", model: nn.Module | None = None, label_noise: float = 0.0) -> nn.Module:
     """A network (``model``, or a new one of ``kind``) trained with the cyclic cosine schedule
-    (1 cycle = cosine annealing)."""
+    (1 cycle = cosine annealing), on training labels of which ``label_noise`` are wrong."""
     model = model if model is not None else make_model(kind, seed)
     total = epochs * -(-n_train // BATCH)
-    train.fit(model, DATA.X_train[:n_train], DATA.y_train[:n_train], epochs=epochs, lr=lr, optimizer=optimizer,
+    labels = noisy_labels(DATA.y_train[:n_train], label_noise, seed) if label_noise else DATA.y_train[:n_train]
+    train.fit(model, DATA.X_train[:n_train], labels, epochs=epochs, lr=lr, optimizer=optimizer,
               seed=seed, batch_size=BATCH, scheduler=snapshot.cyclic_cosine_scheduler(total, n_cycles), on_step=on_step)
     return model
 
@@ -86,17 +97,22 @@ SNAPSHOT_SETTINGS = {
                                                           "kind": "mlp", "optimizer": "adam"},
     "MLP 2 x 256, Adam lr0 1e-2, 4 cycles x 25 epochs": {"lr": 1e-2, "cycle_epochs": 25, "n_train": 4000,
                                                           "kind": "mlp", "optimizer": "adam"},
+    # far from saturation: 30 % of the training labels are wrong (validation and test labels are clean)
+    "30% wrong training labels, lr0 0.1, 4 cycles x 25 epochs": {"lr": 0.1, "cycle_epochs": 25, "n_train": 4000,
+                                                                 "label_noise": 0.3},
 }
 
 
 def snapshot_run(seed: int, lr: float, cycle_epochs: int, n_train: int, n_cycles: int = 4, kind: str = "cnn",
-                 optimizer: str = "sgd") -> dict[str, float]:
+                 optimizer: str = "sgd", label_noise: float = 0.0) -> dict[str, float]:
     epochs = n_cycles * cycle_epochs
     total = epochs * -(-n_train // BATCH)
-    single = probs(cnn_run(seed, epochs, 1, lr, n_train, kind=kind, optimizer=optimizer), DATA.X_test)
+    single = probs(cnn_run(seed, epochs, 1, lr, n_train, kind=kind, optimizer=optimizer, label_noise=label_noise),
+                   DATA.X_test)
     model = make_model(kind, seed)
     collector = snapshot.SnapshotCollector(model, snapshot.snapshot_steps(total, n_cycles))
-    cnn_run(seed, epochs, n_cycles, lr, n_train, on_step=collector, optimizer=optimizer, model=model)
+    cnn_run(seed, epochs, n_cycles, lr, n_train, on_step=collector, optimizer=optimizer, model=model,
+            label_noise=label_noise)
     val = np.stack([probs(m, DATA.X_val) for m in collector.snapshots])
     test = np.stack([probs(m, DATA.X_test) for m in collector.snapshots])
     val_acc = [metrics.accuracy(val[-m:].mean(0), DATA.y_val) for m in range(1, n_cycles + 1)]

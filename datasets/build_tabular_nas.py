@@ -99,8 +99,8 @@ def merge(parts: list[Path], out: Path) -> None:
                          "every row")
     info = dict(infos[0], seeds=seeds, built_seconds=round(sum(i["built_seconds"] for i in infos), 1),
                 date=max(i["date"] for i in infos))
-    info.pop("limit", None)
-    info.pop("sample", None)
+    for key in ("limit", "sample", "note"):         # a part's own remarks do not describe the joined table
+        info.pop(key, None)
     save_table(out, {m: np.concatenate(tables[m], axis=1) for m in METRICS}, arch, info)
     print(load_tabular_nas(out), f"written to {out}")
 
