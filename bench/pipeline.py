@@ -34,7 +34,7 @@ from minilib.hpo.asha import ASHA  # noqa: E402
 
 
 def one_seed(seed: int, n_trials: int, max_epochs: int, client: Client) -> dict[str, float]:
-    data = P._data()
+    data = P.load_data()
     start = time.perf_counter()
     study = run_distributed(ASHA(P.SPACE, max_budget=max_epochs, min_budget=1, eta=3, seed=seed), P.train_trial,
                             n_trials, client=client)

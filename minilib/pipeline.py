@@ -36,8 +36,8 @@ from torch import nn
 from minilib.nas import space as cells
 from minilib.space import Config, Float, Space
 
-__all__ = ["SPACE", "best_trial", "build_model", "cnn_baseline", "ensemble_probs", "load_trained", "netscore",
-           "predict_probs", "select_ensemble", "train_trial", "trial_probs", "warm_up"]
+__all__ = ["SPACE", "best_trial", "build_model", "cnn_baseline", "ensemble_probs", "load_data", "load_trained",
+           "netscore", "predict_probs", "select_ensemble", "train_trial", "trial_probs", "warm_up"]
 
 #: chapter 05's cell (edges ``e01`` ... ``e23``) + the training hyperparameters
 SPACE = Space({
@@ -53,10 +53,11 @@ BATCH_SIZE = 128
 
 
 @lru_cache(maxsize=1)
-def _data() -> Any:
+def load_data() -> Any:
+    """MNIST-1D (``minilib.data.load_mnist1d``), loaded once per process: once per Dask worker."""
     from minilib.data import load_mnist1d
 
-    return load_mnist1d()          # once per process (per Dask worker)
+    return load_mnist1d()
 
 
 def build_model(config: Config, seed: int = 0) -> nn.Module:
@@ -86,7 +87,7 @@ def train_trial(config: Config, budget: float, seed: int = 0, threads: int = 1) 
     epochs = int(round(budget))
     if epochs < 1 or not math.isclose(epochs, budget):
         raise ValueError(f"budget must be a whole number of epochs >= 1, got {budget!r}")
-    data = _data()
+    data = load_data()
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -144,7 +145,7 @@ def cnn_baseline(seed: int = 0, epochs: int = 30) -> dict[str, Any]:
     from minilib.models import count_parameters, make_cnn1d
     from minilib.train import fit
 
-    data = _data()
+    data = load_data()
     model = make_cnn1d(channels=32, depth=3, seed=seed)
     start = time.perf_counter()
     fit(model, data.X_train, data.y_train, epochs=epochs, lr=3e-3, batch_size=128, seed=seed,
@@ -157,7 +158,7 @@ def cnn_baseline(seed: int = 0, epochs: int = 30) -> dict[str, Any]:
 def warm_up() -> None:
     """Import, load the data and run one small training step in this process, so that the first
     trial of a fresh Dask worker is not charged for it: ``client.run(warm_up)`` on every worker."""
-    data = _data()
+    data = load_data()
     config = SPACE.sample(1, seed=0)[0]
     model = build_model(config)
     loss = nn.functional.cross_entropy(model(torch.as_tensor(data.X_train[:BATCH_SIZE])),

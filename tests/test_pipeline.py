@@ -53,7 +53,7 @@ def test_train_trial_returns_what_the_pipeline_needs():
     threads = torch.get_num_threads()
     result = P.train_trial(config(), 1)
     assert torch.get_num_threads() == threads      # the caller's thread setting is restored
-    data = P._data()
+    data = P.load_data()
     probs = result["val_probs"]
     assert probs.shape == (len(data.y_val), 10) and probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
